@@ -1,0 +1,96 @@
+# kvt — two commands on a fresh Debian machine:
+#   make demo   install what is missing, build, generate a day of data, run the pipeline
+#   make test   fmt check, clippy -D warnings, the whole test suite (services included)
+#
+# Everything the project needs is installed here, idempotently: Debian packages
+# (apt) and test services built from crates.io into target/tools. One cargo
+# profile (release) is shared by demo, test and bench so polars is built once.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO    ?= cargo
+TOOLS    := $(CURDIR)/target/tools
+BIN      := $(CURDIR)/target/release
+export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
+export OMP_THREAD_LIMIT := 1
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Build: linker, bindgen (leptess), cmake (bundled librdkafka), C libraries.
+# Test services: openssl (test keys), nginx, postgresql, tesseract.
+APT_PACKAGES := build-essential pkg-config mold clang libclang-dev cmake \
+	libssl-dev zlib1g-dev libtesseract-dev libleptonica-dev \
+	tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra openssl curl ca-certificates time
+
+S3S_FS_VERSION := 0.14.1
+
+DEMO_DATE ?= 2026-03-17
+DEMO_SCALE ?= 1
+DEMO_DIR  := $(CURDIR)/target/demo
+SOURCES   := nginx firebase kyc crm logistics
+
+.PHONY: help deps apt tools build demo test fmt lint unit bench clean-demo
+
+help:
+	@echo "make demo   build and run the pipeline on a generated day (results in target/demo/lake)"
+	@echo "make test   fmt check, clippy -D warnings, the whole test suite"
+	@echo "make bench  benchmarks (results go to docs/benchmarks.md by hand)"
+
+## Install missing Debian packages (idempotent: only what dpkg does not have).
+apt:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## Test services from crates.io, cached in target/tools (installed only when missing).
+tools: $(TOOLS)/bin/s3s-fs
+
+$(TOOLS)/bin/s3s-fs:
+	$(CARGO) install --locked --quiet --root $(TOOLS) s3s-fs --version $(S3S_FS_VERSION) --features binary
+
+deps: apt tools
+
+build: apt
+	$(CARGO) build --release --bins
+
+## Generate one day of every source, then ingest each into ./lake of target/demo.
+demo: deps build clean-demo
+	@mkdir -p $(DEMO_DIR)
+	$(BIN)/kvt-gen --date $(DEMO_DATE) --scale $(DEMO_SCALE) --seed 42 --out $(DEMO_DIR)/drop
+	@cd $(DEMO_DIR) && for s in $(SOURCES); do \
+	  echo "== kvt ingest drive $$s"; \
+	  KVT_NOW=$(DEMO_DATE)T23:00:00Z $(BIN)/kvt ingest drive --source $$s --retry-delay 5s; \
+	done
+	@echo
+	@echo "Demo done. Working directory: $(DEMO_DIR)"
+	@echo "  generated sources:  $(DEMO_DIR)/drop   (ground truth: drop/ground_truth.json)"
+	@echo "  bronze:             $(DEMO_DIR)/lake/bronze"
+	@echo "  manifests:          $(DEMO_DIR)/lake/bronze/_manifests/*.jsonl"
+	@du -sh $(DEMO_DIR)/lake/bronze/* 2>/dev/null || true
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
+
+fmt:
+	$(CARGO) fmt --all --check
+
+lint: apt
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+## The whole suite. CI=true makes a missing service a failure instead of a skip.
+test: deps fmt lint
+	$(CARGO) test --release --all-targets
+
+unit: apt
+	$(CARGO) test --release --lib
+
+bench: deps build
+	./scripts/bench.sh

@@ -1,0 +1,189 @@
+//! Command-line interface: clap derive types. Doc comments are the help text.
+//!
+//! Every flag has a `KVT_*` environment twin (declared in [`crate::env`]).
+//! Values left unset here fall back to `kvt.toml`, then to built-in defaults
+//! (see [`crate::config`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+const ABOUT: &str = "KiVendTout data platform: medallion lake, warehouse, fraud detection, KYC";
+
+const LONG_ABOUT: &str = "\
+kvt runs the KiVendTout data platform as composable commands. Each command does one \
+medallion step and is chained by an external scheduler (cron, Airflow BashOperator).
+
+Contract for schedulers:
+  stdout   data only; batch commands end with ONE line of JSON, the run summary
+  stderr   logs (-v, RUST_LOG, --log-format json) and progress bars (TTY only)
+  exit     0 success, 1 ran fine but the data said no, 2 error (usage, I/O, service down)
+
+Configuration: flag > KVT_* environment > kvt.toml > default. A .env file in the \
+working directory is loaded first (secrets belong there, never in kvt.toml).";
+
+#[derive(Debug, Parser)]
+#[command(name = "kvt", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./kvt.toml if it exists, else built-in defaults]
+    #[arg(long, global = true, env = env::CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Object store of the lake: file://DIR, s3://bucket/prefix or memory:// [default: file://./lake]
+    #[arg(long, global = true, env = env::STORE, value_name = "URL")]
+    pub store: Option<String>,
+
+    /// More logs on stderr (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr, no progress bars
+    #[arg(short, long, global = true, env = env::QUIET)]
+    pub quiet: bool,
+
+    /// Log format on stderr
+    #[arg(long, global = true, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Fixed "now" (RFC 3339) used as the run's clock, for reproducible runs
+    #[arg(long, global = true, env = env::NOW, value_name = "TIME")]
+    pub now: Option<String>,
+
+    /// Run id (default: a fresh UUID); pass the scheduler's run id to correlate
+    #[arg(long, global = true, env = env::RUN_ID, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// OpenLineage destination: http(s)://… (POST) or file:///path.jsonl
+    #[arg(long, global = true, env = env::OPENLINEAGE_URL, value_name = "URL")]
+    pub openlineage_url: Option<String>,
+
+    /// Directory for Prometheus textfile metrics of batch runs
+    #[arg(long, global = true, env = env::METRICS_DIR, value_name = "DIR")]
+    pub metrics_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Land raw source data in bronze, byte for byte
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Copy new and modified files of one source (Google Drive folder or local drop directory) into bronze
+    #[command(after_long_help = DRIVE_EXAMPLES)]
+    Drive(DriveArgs),
+}
+
+const DRIVE_EXAMPLES: &str = "\
+Examples:
+  # Ingest the CRM export folder configured as [sources.crm] in kvt.toml
+  kvt ingest drive --source crm
+
+  # Same, positional form, into an S3 lake (credentials from AWS_* variables)
+  KVT_STORE=s3://lake/kivendtout kvt ingest drive nginx
+
+  # Show what would be transferred without transferring anything
+  kvt ingest drive --source logistics --dry-run
+
+  # Fast retries (tests, manual runs): 3 retries 10 s apart
+  kvt ingest drive --source kyc --retries 3 --retry-delay 10s
+
+The last stdout line is the run summary (JSON): files listed/new/modified/skipped/refused,
+bytes, attempts and status. Exit 2 when the source still fails after the retries.";
+
+/// Arguments of `kvt ingest drive`.
+#[derive(Debug, Clone, Args)]
+pub struct DriveArgs {
+    /// Source to ingest: the name of a [sources.NAME] entry of the configuration
+    #[arg(value_name = "SOURCE", required_unless_present = "source")]
+    pub source_pos: Option<String>,
+
+    /// Source to ingest (same as the positional SOURCE)
+    #[arg(long, env = env::SOURCE, value_name = "NAME", conflicts_with = "source_pos")]
+    pub source: Option<String>,
+
+    /// Retries after a failed attempt [default: 2, or [ingest] retries in kvt.toml]
+    #[arg(long, env = env::RETRIES, value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Delay between attempts, e.g. 5m, 30s, 200ms [default: 5m]
+    #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+
+    /// List and compare only: report what would be transferred, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DriveArgs {
+    /// The source name, from the positional argument or `--source`.
+    pub fn source_name(&self) -> &str {
+        self.source_pos
+            .as_deref()
+            .or(self.source.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_long_flag_has_an_env_twin_or_is_a_switch() {
+        // Switches that only make sense on the command line are listed here.
+        let exempt = ["verbose", "dry_run", "help", "version", "source_pos"];
+        fn walk(cmd: &clap::Command, exempt: &[&str]) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if exempt.contains(&id) || arg.is_positional() {
+                    continue;
+                }
+                assert!(
+                    arg.get_env().is_some(),
+                    "flag --{id} of `{}` has no KVT_* environment twin",
+                    cmd.get_name()
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, exempt);
+            }
+        }
+        walk(&Cli::command(), &exempt);
+    }
+
+    #[test]
+    fn source_positional_or_flag() {
+        let cli = Cli::try_parse_from(["kvt", "ingest", "drive", "crm"]).unwrap();
+        let Command::Ingest(IngestCommand::Drive(a)) = cli.command;
+        assert_eq!(a.source_name(), "crm");
+        let cli = Cli::try_parse_from(["kvt", "ingest", "drive", "--source", "kyc"]).unwrap();
+        let Command::Ingest(IngestCommand::Drive(a)) = cli.command;
+        assert_eq!(a.source_name(), "kyc");
+    }
+}

@@ -1,0 +1,185 @@
+//! `kvt ingest drive`: arguments → job → run → summary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use crate::cli::DriveArgs;
+use crate::config::{parse_duration, Origin};
+use crate::env;
+use crate::ingest::drive::{self, Job};
+use crate::ingest::gdrive::{Drive, DriveSettings};
+use crate::ingest::localdir::LocalDir;
+use crate::ingest::source::Source;
+use crate::lineage::Dataset;
+use crate::lock::RunLock;
+use crate::run::{ExitStatus, Report, RunContext};
+use crate::store::layout;
+
+const COMMAND: &str = "ingest drive";
+
+/// Resolve arguments, environment and configuration into a job.
+pub async fn plan(args: &DriveArgs, ctx: &RunContext) -> anyhow::Result<Job> {
+    let name = args.source_name();
+    let cfg = &ctx.config;
+    let Some(src) = cfg.source(name) else {
+        let known = cfg.source_names().join(", ");
+        bail!(
+            "unknown source `{name}` in {} (configured sources: {known}); add a [sources.{name}] entry to kvt.toml",
+            cfg.origin
+        );
+    };
+    let retries = args.retries.or(cfg.ingest.retries).unwrap_or(2);
+    let retry_delay = match args
+        .retry_delay
+        .as_deref()
+        .or(cfg.ingest.retry_delay.as_deref())
+    {
+        Some(s) => parse_duration(s)
+            .map_err(anyhow::Error::msg)
+            .context("--retry-delay")?,
+        None => Duration::from_secs(300),
+    };
+    let source = match src.origin() {
+        Origin::Local { dir } => Source::Local(LocalDir { dir }),
+        Origin::Drive { folder_id } => {
+            let credentials = env::get(env::DRIVE_CREDENTIALS)
+                .or_else(|| env::get(env::GOOGLE_APPLICATION_CREDENTIALS))
+                .map(PathBuf::from)
+                .or_else(|| cfg.drive.credentials.clone())
+                .with_context(|| {
+                    format!(
+                        "source `{name}` reads Google Drive folder {folder_id}: set {} (or {}) to the service-account key file",
+                        env::DRIVE_CREDENTIALS,
+                        env::GOOGLE_APPLICATION_CREDENTIALS
+                    )
+                })?;
+            let timeout = match env::get(env::DRIVE_TIMEOUT).or(cfg.drive.timeout.clone()) {
+                Some(s) => parse_duration(&s)
+                    .map_err(anyhow::Error::msg)
+                    .context(env::DRIVE_TIMEOUT)?,
+                None => Duration::from_secs(60),
+            };
+            let settings = DriveSettings {
+                folder_id,
+                credentials,
+                api_url: env::get(env::DRIVE_API_URL).or(cfg.drive.api_url.clone()),
+                timeout,
+            };
+            Source::Drive(Box::new(
+                Drive::connect(&settings)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?,
+            ))
+        }
+    };
+    Ok(Job {
+        source_name: name.to_string(),
+        prefix: src.prefix.clone().unwrap_or_else(|| name.to_string()),
+        config: src.clone(),
+        source,
+        store: ctx.open_store()?,
+        retries,
+        retry_delay,
+        dry_run: args.dry_run,
+        run_id: ctx.run_id.clone(),
+        concurrency: cfg.ingest.concurrency.unwrap_or(4),
+    })
+}
+
+fn lock_ttl(ctx: &RunContext) -> anyhow::Result<Duration> {
+    match env::get(env::LOCK_TTL).or(ctx.config.ingest.lock_ttl.clone()) {
+        Some(s) => parse_duration(&s)
+            .map_err(anyhow::Error::msg)
+            .context(env::LOCK_TTL),
+        None => Ok(Duration::from_secs(6 * 3600)),
+    }
+}
+
+pub async fn run(args: &DriveArgs, ctx: &RunContext) -> ExitStatus {
+    let name = args.source_name().to_string();
+    let lineage_job = format!("ingest_drive.{name}");
+    let job = match plan(args, ctx).await {
+        Ok(j) => j,
+        Err(e) => {
+            return ctx
+                .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
+                .await
+        }
+    };
+    let input = Dataset::new(job.source.origin(), name.clone());
+    let mut output = Dataset::new(
+        job.store.namespace(),
+        job.store.display_key(&layout::bronze_prefix(&job.prefix)),
+    );
+    ctx.start(
+        &lineage_job,
+        std::slice::from_ref(&input),
+        std::slice::from_ref(&output),
+    )
+    .await;
+
+    let lock = if job.dry_run {
+        None
+    } else {
+        let ttl = match lock_ttl(ctx) {
+            Ok(t) => t,
+            Err(e) => {
+                return ctx
+                    .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
+                    .await
+            }
+        };
+        match RunLock::acquire(
+            &job.store,
+            COMMAND,
+            &name,
+            &ctx.run_id,
+            ctx.clock.now(),
+            ttl,
+        )
+        .await
+        {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let e = anyhow::Error::from(e);
+                return ctx
+                    .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
+                    .await;
+            }
+        }
+    };
+
+    let pb = ctx.progress_bar(0, &format!("ingest {name}"));
+    let outcome = drive::run(
+        &job,
+        || ctx.clock.now(),
+        |plan| pb.set_length(plan.transfer.iter().filter_map(|t| t.0.size).sum()),
+        &|n| pb.inc(n),
+    )
+    .await;
+    pb.finish_and_clear();
+    if let Some(l) = lock {
+        l.release().await;
+    }
+
+    let status = if outcome.error.is_some() {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    };
+    let mut report = Report::new(status);
+    report.error = outcome.error.clone();
+    report.fields = outcome.summary_fields(&job);
+    report.files = outcome.transferred as u64;
+    report.rows_in = outcome.listed as u64;
+    report.rows_out = outcome.transferred as u64;
+    report.rows_rejected = outcome.refused.len() as u64;
+    report.bytes = outcome.bytes;
+    output.rows = Some(outcome.transferred as u64);
+    output.bytes = Some(outcome.bytes);
+    report.inputs = vec![input];
+    report.outputs = vec![output];
+    ctx.finish(COMMAND, &name, &lineage_job, report).await
+}

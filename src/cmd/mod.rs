@@ -1,0 +1,40 @@
+//! Command dispatch: the one match from parsed arguments to a command's `run`.
+
+pub mod ingest_drive;
+
+use crate::cli::{Cli, Command, IngestCommand};
+use crate::config::Config;
+use crate::run::{Report, RunContext};
+
+pub use crate::run::ExitStatus;
+
+impl Command {
+    /// The command's words and the name it works on (source, table, job).
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            Command::Ingest(IngestCommand::Drive(a)) => {
+                ("ingest drive", a.source_name().to_string())
+            }
+        }
+    }
+}
+
+/// Run the parsed command line to completion and say how it ended.
+pub async fn run(cli: &Cli) -> ExitStatus {
+    let (command, name) = cli.command.describe();
+    let ctx = match Config::load(cli.global.config.as_deref())
+        .map_err(anyhow::Error::from)
+        .and_then(|c| RunContext::new(&cli.global, c))
+    {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            // No context yet: report with a throwaway one so the summary line still appears.
+            let ctx = RunContext::bare(Config::default(), chrono::Utc::now());
+            let job = format!("{}.{name}", command.replace(' ', "_"));
+            return ctx.finish(command, &name, &job, Report::failed(&e)).await;
+        }
+    };
+    match &cli.command {
+        Command::Ingest(IngestCommand::Drive(a)) => ingest_drive::run(a, &ctx).await,
+    }
+}

@@ -1,0 +1,94 @@
+//! Every `KVT_*` environment variable, declared once with its meaning.
+//!
+//! Flags name these constants in `cli.rs` (`env = env::STORE`), the docs table in
+//! `docs/configuration.md` is checked against [`ALL`] by a test, and secrets are
+//! marked so that nothing prints them.
+
+/// One environment variable kvt reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Var {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// Secrets are never logged, printed or shown by `Debug`.
+    pub secret: bool,
+}
+
+macro_rules! vars {
+    ($($(#[doc = $doc:literal])* $ident:ident = $name:literal $(, secret = $secret:literal)?;)*) => {
+        $( $(#[doc = $doc])* pub const $ident: &str = $name; )*
+        /// All variables, in declaration order.
+        pub const ALL: &[Var] = &[
+            $( Var { name: $name, doc: concat!($($doc),*), secret: vars!(@secret $($secret)?) }, )*
+        ];
+    };
+    (@secret) => { false };
+    (@secret $s:literal) => { $s };
+}
+
+vars! {
+    /// Path of the kvt.toml configuration file (default: ./kvt.toml if present, else the embedded defaults).
+    CONFIG = "KVT_CONFIG";
+    /// Object store URL of the lake: file://DIR (default file://./lake), s3://bucket/prefix, memory://.
+    STORE = "KVT_STORE";
+    /// Fixed "now" for the whole run (RFC 3339), for reproducible runs and tests.
+    NOW = "KVT_NOW";
+    /// Run id to use instead of a generated one (e.g. the scheduler's run id).
+    RUN_ID = "KVT_RUN_ID";
+    /// Log format on stderr: text or json.
+    LOG_FORMAT = "KVT_LOG_FORMAT";
+    /// Suppress progress bars and informational logs.
+    QUIET = "KVT_QUIET";
+    /// OpenLineage destination: http(s)://host[:port][/path] (POSTed to /api/v1/lineage when no path) or file:///path.jsonl.
+    OPENLINEAGE_URL = "KVT_OPENLINEAGE_URL";
+    /// Bearer token for the OpenLineage HTTP endpoint.
+    OPENLINEAGE_API_KEY = "KVT_OPENLINEAGE_API_KEY", secret = true;
+    /// OpenLineage namespace of kvt's jobs (default kvt).
+    OPENLINEAGE_NAMESPACE = "KVT_OPENLINEAGE_NAMESPACE";
+    /// Directory where batch commands write Prometheus textfile metrics (node_exporter textfile collector).
+    METRICS_DIR = "KVT_METRICS_DIR";
+    /// Source name for `kvt ingest drive`.
+    SOURCE = "KVT_SOURCE";
+    /// Retries after a failed ingestion attempt (default 2).
+    RETRIES = "KVT_RETRIES";
+    /// Delay between ingestion attempts, e.g. 5m, 30s, 200ms (default 5m).
+    RETRY_DELAY = "KVT_RETRY_DELAY";
+    /// Path of the Google service-account key file (falls back to GOOGLE_APPLICATION_CREDENTIALS).
+    DRIVE_CREDENTIALS = "KVT_DRIVE_CREDENTIALS";
+    /// Base URL of the Google Drive API (default https://www.googleapis.com/); for proxies and tests.
+    DRIVE_API_URL = "KVT_DRIVE_API_URL";
+    /// Timeout of each Google Drive API call and of each gap in a download, e.g. 60s (default 60s).
+    DRIVE_TIMEOUT = "KVT_DRIVE_TIMEOUT";
+    /// A stale run lock older than this is taken over, e.g. 6h (default 6h).
+    LOCK_TTL = "KVT_LOCK_TTL";
+}
+
+/// The standard variable Google client libraries use for the key file.
+pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+
+/// Value of a variable, treating an empty string as unset.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variable_is_documented_and_prefixed() {
+        for v in ALL {
+            assert!(v.name.starts_with("KVT_"), "{}", v.name);
+            assert!(!v.doc.trim().is_empty(), "{} has no doc", v.name);
+        }
+        let mut names: Vec<_> = ALL.iter().map(|v| v.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "a variable is declared twice");
+    }
+
+    #[test]
+    fn api_key_is_secret() {
+        let v = ALL.iter().find(|v| v.name == OPENLINEAGE_API_KEY).unwrap();
+        assert!(v.secret);
+    }
+}

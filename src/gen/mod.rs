@@ -1,0 +1,1 @@
+//! Deterministic synthetic data generator (see `kvt-gen --help`).

@@ -1,0 +1,7 @@
+//! Bronze ingestion: batch sources (`drive`) and Kafka topics.
+
+pub mod drive;
+pub mod gdrive;
+pub mod localdir;
+pub mod manifest;
+pub mod source;

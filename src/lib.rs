@@ -1,0 +1,27 @@
+//! kvt — the KiVendTout data platform as composable commands.
+//!
+//! Stage map (each command reads one zone and writes the next):
+//!
+//! ```text
+//! Drive folders / local drops ─ ingest drive ─┐
+//!                                              ├─> bronze (raw bytes + manifests)
+//! ```
+//!
+//! Invariants every command keeps:
+//! - bronze is never modified once written (new versions land next to old ones);
+//! - every write is atomic per object; a failed run leaves the previous good output;
+//! - stdout carries data only, ending with one JSON summary line; logs go to stderr;
+//! - exit 0 = success, 1 = the data said no, 2 = error.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod env;
+pub mod gen;
+pub mod ingest;
+pub mod lineage;
+pub mod lock;
+pub mod metrics;
+pub mod run;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,422 @@
+//! The run contract every command shares: run id, clock, summary line,
+//! lineage and metrics emission, progress bars.
+//!
+//! A command receives a [`RunContext`], does its work and returns a [`Report`].
+//! [`RunContext::finish`] then emits the OpenLineage COMPLETE/FAIL event, writes
+//! the Prometheus textfile and prints the one-line JSON summary as the last
+//! line of stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::lineage::{self, Dataset, EventType, Sink};
+use crate::metrics::{self, RunMetrics};
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// How a run ended, and the process exit code that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: success.
+    Success,
+    /// 1: the command ran fine but the data said no (quality gate, reject rate).
+    Rejected,
+    /// 2: error (usage, I/O, service down).
+    Error,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Rejected => 1,
+            ExitStatus::Error => 2,
+        }
+    }
+
+    /// The `status` field of the summary line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "ok",
+            ExitStatus::Rejected => "rejected",
+            ExitStatus::Error => "error",
+        }
+    }
+}
+
+/// The clock of a run: the system clock, or a fixed instant (`KVT_NOW`).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    fixed: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock { fixed: None }
+    }
+
+    pub fn fixed(t: DateTime<Utc>) -> Clock {
+        Clock { fixed: Some(t) }
+    }
+
+    pub fn parse(s: &str) -> anyhow::Result<Clock> {
+        let t = DateTime::parse_from_rfc3339(s.trim()).with_context(|| {
+            format!("invalid KVT_NOW/--now `{s}` (expected RFC 3339, e.g. 2026-03-17T06:00:00Z)")
+        })?;
+        Ok(Clock::fixed(t.with_timezone(&Utc)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.fixed.unwrap_or_else(Utc::now)
+    }
+
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
+    }
+}
+
+/// What a command did: the status, its own summary fields, the datasets it
+/// read and wrote, and the counters for metrics.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: ExitStatus,
+    pub error: Option<String>,
+    /// Command-specific summary fields, in display order.
+    pub fields: Map<String, Value>,
+    pub inputs: Vec<Dataset>,
+    pub outputs: Vec<Dataset>,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_rejected: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl Report {
+    pub fn new(status: ExitStatus) -> Report {
+        Report {
+            status,
+            error: None,
+            fields: Map::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            rows_in: 0,
+            rows_out: 0,
+            rows_rejected: 0,
+            files: 0,
+            bytes: 0,
+        }
+    }
+
+    /// A report for a run that failed before doing anything.
+    pub fn failed(err: &anyhow::Error) -> Report {
+        let mut r = Report::new(ExitStatus::Error);
+        r.error = Some(format!("{err:#}"));
+        r
+    }
+
+    pub fn field(&mut self, key: &str, value: impl Into<Value>) -> &mut Report {
+        self.fields.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+/// Everything a command needs from its environment.
+#[derive(Debug)]
+pub struct RunContext {
+    /// The run id (a UUID unless the scheduler passed its own).
+    pub run_id: String,
+    pub clock: Clock,
+    pub config: Config,
+    pub store_url: String,
+    /// Draw progress bars (stderr is a terminal and not --quiet).
+    pub progress: bool,
+    lineage: Sink,
+    lineage_namespace: String,
+    metrics_dir: Option<PathBuf>,
+    started: Instant,
+    started_at: DateTime<Utc>,
+}
+
+impl RunContext {
+    /// Resolve flags, environment and configuration into a context.
+    pub fn new(global: &GlobalArgs, config: Config) -> anyhow::Result<RunContext> {
+        let clock = match &global.now {
+            Some(s) => Clock::parse(s)?,
+            None => Clock::system(),
+        };
+        let run_id = global.run_id.clone().unwrap_or_else(new_uuid);
+        let store_url = global
+            .store
+            .clone()
+            .or_else(|| config.store.clone())
+            .unwrap_or_else(|| "file://./lake".to_string());
+        let lineage_url = global
+            .openlineage_url
+            .clone()
+            .or_else(|| config.lineage.url.clone());
+        let lineage = Sink::from_url(
+            lineage_url.as_deref(),
+            Secret::from_env(crate::env::OPENLINEAGE_API_KEY),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let lineage_namespace = crate::env::get(crate::env::OPENLINEAGE_NAMESPACE)
+            .or_else(|| config.lineage.namespace.clone())
+            .unwrap_or_else(|| "kvt".to_string());
+        let metrics_dir = global
+            .metrics_dir
+            .clone()
+            .or_else(|| config.metrics.dir.clone());
+        let progress = !global.quiet && std::io::stderr().is_terminal();
+        Ok(RunContext {
+            run_id,
+            started_at: clock.now(),
+            clock,
+            config,
+            store_url,
+            progress,
+            lineage,
+            lineage_namespace,
+            metrics_dir,
+            started: Instant::now(),
+        })
+    }
+
+    /// A context without lineage or metrics, on a memory store: for tests, and
+    /// to report a run that failed before its configuration could be read.
+    pub fn bare(config: Config, now: DateTime<Utc>) -> RunContext {
+        RunContext {
+            run_id: new_uuid(),
+            clock: Clock::fixed(now),
+            config,
+            store_url: "memory://".into(),
+            progress: false,
+            lineage: Sink::None,
+            lineage_namespace: "kvt".into(),
+            metrics_dir: None,
+            started: Instant::now(),
+            started_at: now,
+        }
+    }
+
+    /// Open the lake.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        Store::open(&self.store_url)
+    }
+
+    /// The run id as a UUID, as OpenLineage requires (derived when the
+    /// scheduler passed a non-UUID id).
+    pub fn lineage_run_id(&self) -> String {
+        if is_uuid(&self.run_id) {
+            self.run_id.clone()
+        } else {
+            uuid_from_hash(self.run_id.as_bytes())
+        }
+    }
+
+    /// Emit the START lineage event.
+    pub async fn start(&self, job: &str, inputs: &[Dataset], outputs: &[Dataset]) {
+        tracing::info!(run_id = %self.run_id, job, "run started");
+        let ev = lineage::run_event(
+            EventType::Start,
+            self.started_at,
+            &self.lineage_run_id(),
+            &self.lineage_namespace,
+            job,
+            inputs,
+            outputs,
+            None,
+        );
+        self.lineage.emit(&ev).await;
+    }
+
+    /// End the run: lineage COMPLETE/FAIL, metrics, and the summary line on stdout.
+    /// Returns the exit status to use.
+    pub async fn finish(&self, command: &str, name: &str, job: &str, report: Report) -> ExitStatus {
+        let duration = self.started.elapsed();
+        let ended = self.clock.now().max(self.started_at);
+        let event = if report.status == ExitStatus::Error {
+            EventType::Fail
+        } else {
+            EventType::Complete
+        };
+        let ev = lineage::run_event(
+            event,
+            ended,
+            &self.lineage_run_id(),
+            &self.lineage_namespace,
+            job,
+            &report.inputs,
+            &report.outputs,
+            report.error.as_deref(),
+        );
+        self.lineage.emit(&ev).await;
+
+        if let Some(dir) = &self.metrics_dir {
+            let m = RunMetrics {
+                command: command.to_string(),
+                name: name.to_string(),
+                success: report.status != ExitStatus::Error,
+                rows_in: report.rows_in,
+                rows_out: report.rows_out,
+                rows_rejected: report.rows_rejected,
+                files: report.files,
+                bytes: report.bytes,
+                duration_secs: duration.as_secs_f64(),
+                finished_at: Utc::now().timestamp(),
+            };
+            if let Err(e) = metrics::write(dir, &m) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not write metrics textfile");
+            }
+        }
+
+        let line = summary_line(command, &self.run_id, &report, duration);
+        match &report.error {
+            Some(e) => tracing::error!(run_id = %self.run_id, "{command} failed: {e}"),
+            None => {
+                tracing::info!(run_id = %self.run_id, status = report.status.as_str(), "{command} finished")
+            }
+        }
+        print_line(&line);
+        report.status
+    }
+
+    /// A progress bar on stderr, hidden unless stderr is a terminal.
+    pub fn progress_bar(&self, len: u64, message: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.set_message(message.to_string());
+        pb.enable_steady_tick(Duration::from_millis(200));
+        pb
+    }
+}
+
+/// The one-line JSON summary: command, status, run id, the command's fields,
+/// duration and error.
+pub fn summary_line(command: &str, run_id: &str, report: &Report, duration: Duration) -> String {
+    let mut m = Map::new();
+    m.insert("command".into(), command.into());
+    m.insert("status".into(), report.status.as_str().into());
+    m.insert("run_id".into(), run_id.into());
+    for (k, v) in &report.fields {
+        m.insert(k.clone(), v.clone());
+    }
+    m.insert("duration_ms".into(), (duration.as_millis() as u64).into());
+    if let Some(e) = &report.error {
+        m.insert("error".into(), e.clone().into());
+    }
+    Value::Object(m).to_string()
+}
+
+/// Print one line on stdout; a closed pipe is not an error.
+pub fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
+/// A random UUID v4 (from the OS random source).
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if !ok {
+        let seed = format!(
+            "{:?}{}{:?}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            Instant::now()
+        );
+        b.copy_from_slice(&Sha256::digest(seed.as_bytes())[..16]);
+    }
+    format_uuid(b)
+}
+
+/// A UUID derived from bytes (stable: same input, same UUID).
+pub fn uuid_from_hash(data: &[u8]) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&Sha256::digest(data)[..16]);
+    format_uuid(b)
+}
+
+fn format_uuid(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// RFC 3339 UTC with milliseconds, the timestamp format of kvt's outputs.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids() {
+        let u = new_uuid();
+        assert!(is_uuid(&u), "{u}");
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(new_uuid(), u);
+        assert_eq!(uuid_from_hash(b"x"), uuid_from_hash(b"x"));
+        assert!(is_uuid(&uuid_from_hash(b"scheduled__2026-03-17")));
+    }
+
+    #[test]
+    fn summary_is_one_line_with_fixed_leading_fields() {
+        let mut r = Report::new(ExitStatus::Error);
+        r.field("source", "crm").field("files_new", 2);
+        r.error = Some("boom\nsecond line".into());
+        let line = summary_line("ingest drive", "rid", &r, Duration::from_millis(1500));
+        assert!(!line.contains('\n'));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["files_new"], 2);
+        assert_eq!(v["duration_ms"], 1500);
+        assert!(line.starts_with(
+            r#"{"command":"ingest drive","status":"error","run_id":"rid","source":"crm""#
+        ));
+    }
+
+    #[test]
+    fn clock() {
+        let c = Clock::parse("2026-03-17T06:00:00+01:00").unwrap();
+        assert_eq!(ts(c.now()), "2026-03-17T05:00:00.000Z");
+        assert!(Clock::parse("yesterday").is_err());
+    }
+}

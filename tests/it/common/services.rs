@@ -1,0 +1,157 @@
+//! Real services for the tests, started once per test run on loopback.
+//!
+//! In CI (`CI=true`) a service that cannot start is a test failure; on a
+//! developer machine without it the test is skipped with a message.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::in_ci;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Find a tool installed by the Makefile (target/tools/bin) or on PATH.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/tools/bin")
+        .join(name);
+    if local.exists() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.exists())
+    })
+}
+
+/// Start a child process that dies with the test binary.
+///
+/// The child is spawned from a thread that lives as long as the process, so
+/// `PR_SET_PDEATHSIG` (tied to the spawning thread) fires only at exit.
+pub fn spawn_owned(mut cmd: Command) -> std::io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child: std::io::Result<Child> = cmd.spawn();
+        match child {
+            Ok(mut c) => {
+                let _ = tx.send(Ok(c.id()));
+                let _ = c.wait();
+                // Keep this thread alive: its exit would kill nothing now, but be explicit.
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    rx.recv().unwrap()
+}
+
+/// Wait until something accepts TCP connections on the port.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The S3-API server (s3s-fs) of this test run.
+pub struct S3 {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub root: PathBuf,
+}
+
+impl S3 {
+    /// Create a bucket (a directory of the s3s-fs root) for one test.
+    pub fn bucket(&self, name: &str) -> String {
+        std::fs::create_dir_all(self.root.join(name)).unwrap();
+        name.to_string()
+    }
+
+    /// Environment a kvt process needs to use this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+static S3_SERVER: OnceLock<Option<S3>> = OnceLock::new();
+
+/// The S3 server, or `None` (skip) outside CI when s3s-fs is not installed.
+pub fn s3() -> Option<&'static S3> {
+    S3_SERVER
+        .get_or_init(|| match start_s3() {
+            Ok(s) => Some(s),
+            Err(e) if in_ci() => panic!("S3 test server unavailable in CI: {e}"),
+            Err(e) => {
+                eprintln!("SKIP: S3 test server unavailable ({e}); `make test` installs it");
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn start_s3() -> Result<S3, String> {
+    let bin = tool("s3s-fs").ok_or("s3s-fs not found in target/tools/bin or PATH")?;
+    let root = std::env::temp_dir().join(format!("kvt-s3-{}", std::process::id()));
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let port = free_port();
+    let (ak, sk) = ("kvt-test-access", "kvt-test-secret-key");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--access-key",
+        ak,
+        "--secret-key",
+        sk,
+    ])
+    .arg(&root)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    spawn_owned(cmd).map_err(|e| format!("cannot start s3s-fs: {e}"))?;
+    if !wait_for_port(port, Duration::from_secs(20)) {
+        return Err(format!(
+            "s3s-fs did not listen on 127.0.0.1:{port} within 20 s"
+        ));
+    }
+    Ok(S3 {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        access_key: ak.into(),
+        secret_key: sk.into(),
+        root,
+    })
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: the real `kvt` and `kvt-gen` binaries on
+//! temp dirs, against real services started by `common::services`.
+
+mod common;
+
+mod contract;
+mod ingest_drive;
+mod store;
