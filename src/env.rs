@@ -58,6 +58,20 @@ vars! {
     DRIVE_API_URL = "KVT_DRIVE_API_URL";
     /// Timeout of each Google Drive API call and of each gap in a download, e.g. 60s (default 60s).
     DRIVE_TIMEOUT = "KVT_DRIVE_TIMEOUT";
+    /// Kafka bootstrap servers, host:port[,host:port] (default 127.0.0.1:9092).
+    KAFKA_BROKERS = "KVT_KAFKA_BROKERS";
+    /// SASL password for Kafka (passed to librdkafka as sasl.password).
+    KAFKA_SASL_PASSWORD = "KVT_KAFKA_SASL_PASSWORD", secret = true;
+    /// Topics of `kvt ingest kafka`, comma-separated (default payments,orders).
+    KAFKA_TOPICS = "KVT_KAFKA_TOPICS";
+    /// Consumer group of `kvt ingest kafka` (default kvt-bronze).
+    KAFKA_GROUP = "KVT_KAFKA_GROUP";
+    /// `kvt ingest kafka` stops after this long without a new message (default 10s).
+    IDLE_TIMEOUT = "KVT_IDLE_TIMEOUT";
+    /// `kvt ingest kafka` keeps consuming past the end offsets seen at start, until idle.
+    FOLLOW = "KVT_FOLLOW";
+    /// `kvt ingest kafka` gives up when the brokers keep failing this long (default 30s).
+    BROKER_TIMEOUT = "KVT_BROKER_TIMEOUT";
     /// A stale run lock older than this is taken over, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

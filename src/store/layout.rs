@@ -3,10 +3,11 @@
 //! ```text
 //! bronze/<prefix>/<dir>/<stem>.<modified:%Y%m%dT%H%M%S%3fZ>.<ext>   one object per source file version
 //! bronze/_manifests/<source>.jsonl                                one line per landed object
+//! bronze/kafka/<topic>/event_date=YYYY-MM-DD/<topic>-<partition>-<first>-<last>.jsonl
 //! _locks/<command>/<name>.lock                                    run locks (one run at a time)
 //! ```
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Key;
 
@@ -132,6 +133,56 @@ pub fn lock(command: &str, name: &str) -> Key {
     Key::new(format!("_locks/{}/{name}.lock", command.replace(' ', "-")))
 }
 
+/// Prefix of the bronze objects of one Kafka topic.
+pub fn kafka_topic_prefix(topic: &str) -> Key {
+    Key::new(format!("bronze/kafka/{topic}"))
+}
+
+/// Bronze object holding the messages of one topic partition and event date,
+/// offsets `first..=last` (offsets zero-padded to 20 digits so names sort).
+pub fn kafka_object(topic: &str, date: NaiveDate, partition: i32, first: i64, last: i64) -> Key {
+    Key::new(format!(
+        "bronze/kafka/{topic}/event_date={date}/{topic}-{partition:03}-{first:020}-{last:020}.jsonl"
+    ))
+}
+
+/// The parts of a Kafka object key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaObject {
+    pub topic: String,
+    pub event_date: NaiveDate,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// Parse a key built by [`kafka_object`]; `None` for anything else.
+pub fn parse_kafka_object(key: &Key) -> Option<KafkaObject> {
+    let rest = key.as_str().strip_prefix("bronze/kafka/")?;
+    let mut parts = rest.split('/');
+    let topic = parts.next()?;
+    let date = parts.next()?.strip_prefix("event_date=")?;
+    let name = parts.next()?.strip_suffix(".jsonl")?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let tail = name.strip_prefix(topic)?.strip_prefix('-')?;
+    let mut nums = tail.split('-');
+    let partition = nums.next()?.parse().ok()?;
+    let first = nums.next()?.parse().ok()?;
+    let last = nums.next()?.parse().ok()?;
+    if nums.next().is_some() {
+        return None;
+    }
+    Some(KafkaObject {
+        topic: topic.to_string(),
+        event_date: date.parse().ok()?,
+        partition,
+        first,
+        last,
+    })
+}
+
 fn sanitize_id(id: &str) -> String {
     id.chars()
         .map(|c| {
@@ -193,6 +244,26 @@ mod tests {
         }
         assert!(check_relative_path("2026-03/événements été.ndjson").is_ok());
         assert!(check_relative_path("a..b/c...csv").is_ok());
+    }
+
+    #[test]
+    fn kafka_keys_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 17).unwrap();
+        let k = kafka_object("payments", d, 3, 1000, 1999);
+        assert_eq!(
+            k.as_str(),
+            "bronze/kafka/payments/event_date=2026-03-17/payments-003-00000000000000001000-00000000000000001999.jsonl"
+        );
+        let p = parse_kafka_object(&k).unwrap();
+        assert_eq!(
+            (p.topic.as_str(), p.event_date, p.partition, p.first, p.last),
+            ("payments", d, 3, 1000, 1999)
+        );
+        // Topic names with dashes still parse.
+        let k = kafka_object("kvt-it-1", d, 0, 5, 5);
+        assert_eq!(parse_kafka_object(&k).unwrap().topic, "kvt-it-1");
+        assert!(parse_kafka_object(&Key::new("bronze/kafka/payments/x.jsonl")).is_none());
+        assert!(parse_kafka_object(&Key::new("bronze/crm_data/a.csv")).is_none());
     }
 
     #[test]

@@ -351,5 +351,5 @@ fn broken_stdout_pipe_is_not_an_error() {
     drop(child.stdout.take()); // the reader went away
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    let _ = run(&mut env.kvt().args(["ingest", "drive", "crm"]));
+    let _ = run(env.kvt().args(["ingest", "drive", "crm"]));
 }

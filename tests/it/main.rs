@@ -4,5 +4,7 @@
 mod common;
 
 mod contract;
+mod examples;
+mod gen;
 mod ingest_drive;
 mod store;
