@@ -286,6 +286,7 @@ fn generate_one(ctx: &Ctx, export: NaiveDate) -> Result<Value> {
     r.shuffle(&mut order);
     let rel = format!("crm_data/crm_export_{}.csv", export.format("%Y-%m-%d"));
     let mut out = OutFile::create(&ctx.out, &rel)?;
+    out.modified_at(export_ms);
     let mut b: Vec<u8> = Vec::with_capacity(1 << 16);
     b.extend_from_slice("\u{feff}".as_bytes());
     for (i, h) in HEADER.iter().enumerate() {

@@ -337,6 +337,7 @@ pub struct OutFile {
     w: BufWriter<File>,
     bytes: u64,
     lines: u64,
+    modified_ms: Option<i64>,
 }
 
 impl OutFile {
@@ -356,7 +357,14 @@ impl OutFile {
             w: BufWriter::with_capacity(1 << 18, f),
             bytes: 0,
             lines: 0,
+            modified_ms: None,
         })
+    }
+
+    /// Give the file the modification time it would have at the source (the
+    /// export time), so that ingestion keys and manifests are reproducible.
+    pub fn modified_at(&mut self, ms: i64) {
+        self.modified_ms = Some(ms);
     }
 
     pub fn write(&mut self, b: &[u8]) -> anyhow::Result<()> {
@@ -376,7 +384,16 @@ impl OutFile {
         self.w
             .flush()
             .with_context(|| format!("writing {}", self.tmp.display()))?;
-        drop(self.w);
+        let f = self
+            .w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing {}: {}", self.tmp.display(), e.error()))?;
+        if let Some(ms) = self.modified_ms {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+            f.set_modified(t)
+                .with_context(|| format!("setting the time of {}", self.tmp.display()))?;
+        }
+        drop(f);
         fs::rename(&self.tmp, &self.path)
             .with_context(|| format!("renaming {} into place", self.tmp.display()))?;
         Ok((self.rel, self.bytes, self.lines))

@@ -309,6 +309,7 @@ fn generate_month(ctx: &Ctx, m: NaiveDate) -> Result<Value> {
     }
     let rel = format!("kyc/kyc_export_{ym}.csv");
     let mut out = super::fmt::OutFile::create(&ctx.out, &rel)?;
+    out.modified_at(super::fmt::day_start_ms(export) + 26 * 3_600_000);
     let mut b: Vec<u8> = Vec::with_capacity(1 << 15);
     b.extend_from_slice(HEADER.join(",").as_bytes());
     b.push(b'\n');

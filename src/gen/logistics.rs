@@ -203,6 +203,7 @@ pub fn generate_day(ctx: &Ctx, d: NaiveDate) -> Result<Value> {
         let w1 = w0 + 4 * 3_600_000;
         let rel = format!("logistic_partner_data/{date}/livraisons_{:02}00.csv", w * 4);
         let mut out = OutFile::create(&ctx.out, &rel)?;
+        out.modified_at(w1);
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
         for (i, h) in HEADER.iter().enumerate() {
             if i > 0 {

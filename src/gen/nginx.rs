@@ -588,6 +588,7 @@ pub fn generate_day(ctx: &Ctx, d: NaiveDate) -> Result<Value> {
     let wsum: f64 = hours.iter().map(|&h| weight(h)).sum();
     let rel = format!("nginx_data/access-{}.log", d.format("%Y-%m-%d"));
     let mut out = OutFile::create(&ctx.out, &rel)?;
+    out.modified_at(super::fmt::day_start_ms(d) + 24 * 3_600_000);
     let mut carry = Arena {
         bytes: Vec::new(),
         idx: Vec::new(),
