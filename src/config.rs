@@ -45,6 +45,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub drive: DriveConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -88,6 +90,26 @@ pub struct DriveConfig {
     pub credentials: Option<PathBuf>,
     /// Timeout of each API call and of each gap in a download (default 60s).
     pub timeout: Option<String>,
+}
+
+/// `[kafka]`: the broker connection and `ingest kafka` defaults.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers (default 127.0.0.1:9092).
+    pub brokers: Option<String>,
+    /// Consumer group of `ingest kafka` (default kvt-bronze).
+    pub group: Option<String>,
+    /// Topics of `ingest kafka` (default payments, orders).
+    pub topics: Option<Vec<String>>,
+    pub idle_timeout: Option<String>,
+    pub broker_timeout: Option<String>,
+    /// Buffered MiB that trigger a flush to bronze (default 64).
+    pub flush_mib: Option<usize>,
+    /// Extra librdkafka properties: security.protocol, sasl.mechanisms, sasl.username…
+    /// (the password comes from KVT_KAFKA_SASL_PASSWORD).
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
 }
 
 /// One batch source (`[sources.NAME]`).
@@ -204,6 +226,8 @@ impl Config {
             ("ingest.retry_delay", &cfg.ingest.retry_delay),
             ("ingest.lock_ttl", &cfg.ingest.lock_ttl),
             ("drive.timeout", &cfg.drive.timeout),
+            ("kafka.idle_timeout", &cfg.kafka.idle_timeout),
+            ("kafka.broker_timeout", &cfg.kafka.broker_timeout),
         ] {
             if let Some(v) = value {
                 parse_duration(v).map_err(|message| ConfigError::Parse {

@@ -48,6 +48,8 @@ vars! {
     METRICS_DIR = "KVT_METRICS_DIR";
     /// Source name for `kvt ingest drive`.
     SOURCE = "KVT_SOURCE";
+    /// `kvt ingest drive --dry-run`: list and compare only.
+    DRY_RUN = "KVT_DRY_RUN";
     /// Retries after a failed ingestion attempt (default 2).
     RETRIES = "KVT_RETRIES";
     /// Delay between ingestion attempts, e.g. 5m, 30s, 200ms (default 5m).

@@ -24,12 +24,24 @@ use kvt::gen::{generate, GenConfig, Source};
 ///   kvt-gen --from 2026-03-16 --to 2026-03-22 --scale 0.1 --seed 7 --out /tmp/week
 ///
 ///   kvt-gen --date 2026-03-17 --scale 0.01 --sources crm,nginx --out testdata/drive
+///
+///   kvt-gen topics --brokers 127.0.0.1:9092
+///
+///   kvt-gen produce --events demo-data/events --brokers 127.0.0.1:9092 --rate 500/s
 #[derive(Debug, Parser)]
-#[command(name = "kvt-gen", version, verbatim_doc_comment)]
+#[command(
+    name = "kvt-gen",
+    version,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
 struct GenArgs {
+    #[command(subcommand)]
+    command: Option<GenCommand>,
+
     /// Output directory (created if missing; existing files are overwritten).
     #[arg(long, env = "KVT_GEN_OUT")]
-    out: PathBuf,
+    out: Option<PathBuf>,
 
     /// One day to generate (YYYY-MM-DD); same as --from D --to D.
     #[arg(long, conflicts_with_all = ["from", "to"])]
@@ -61,7 +73,123 @@ struct GenArgs {
     quiet: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum GenCommand {
+    /// Publish generated events (events/<topic>/*.jsonl) to a Kafka-protocol broker:
+    /// key = customer_id, message timestamp = event time, in production order
+    /// (so the planned out-of-order arrivals happen).
+    Produce(ProduceArgs),
+    /// Create the topics of CONTRACTS C2 (6 partitions, 7-day retention); existing
+    /// topics are left alone.
+    Topics(TopicsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceArgs {
+    /// The generator's events directory (OUT/events).
+    #[arg(long, env = "KVT_GEN_EVENTS")]
+    events: PathBuf,
+    /// Bootstrap servers.
+    #[arg(long, env = "KVT_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topics to publish (comma-separated): payments, orders, kyc_decisions.
+    #[arg(long, value_delimiter = ',', default_value = "payments,orders")]
+    topics: Vec<String>,
+    /// Prefix of the topic names on the broker (e.g. a per-test namespace).
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    /// Messages per second over all topics, e.g. 500/s; default as fast as possible.
+    #[arg(long)]
+    rate: Option<String>,
+    /// Stop after this many messages.
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct TopicsArgs {
+    /// Bootstrap servers.
+    #[arg(long, env = "KVT_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Prefix of the topic names (e.g. a per-test namespace).
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    /// Only these topics (default: every topic of CONTRACTS C2).
+    #[arg(long, value_delimiter = ',')]
+    topics: Vec<String>,
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// Retention in days.
+    #[arg(long, default_value_t = 7)]
+    retention_days: u64,
+}
+
+fn run_produce(a: ProduceArgs) -> Result<()> {
+    for t in &a.topics {
+        if !kvt::gen::produce::EVENT_TOPICS.contains(&t.as_str()) {
+            bail!("unknown topic `{t}` (generated topics: payments, orders, kyc_decisions)");
+        }
+    }
+    let cfg = kvt::gen::produce::ProduceConfig {
+        brokers: a.brokers,
+        events_dir: a.events,
+        topics: a.topics,
+        topic_prefix: a.topic_prefix,
+        rate: a
+            .rate
+            .as_deref()
+            .map(kvt::gen::produce::parse_rate)
+            .transpose()?,
+        limit: a.limit,
+    };
+    let stats = kvt::gen::produce::produce(&cfg)?;
+    let summary = serde_json::json!({
+        "command": "kvt-gen produce",
+        "status": "ok",
+        "messages": stats.messages,
+        "bytes": stats.bytes,
+        "per_topic": stats.per_topic,
+        "messages_per_sec": (stats.messages as f64 / stats.seconds.max(1e-9)).round(),
+        "duration_ms": (stats.seconds * 1000.0) as u64,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+fn run_topics(a: TopicsArgs) -> Result<()> {
+    let names: Vec<String> = if a.topics.is_empty() {
+        kvt::gen::produce::ALL_TOPICS
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    } else {
+        a.topics
+    }
+    .into_iter()
+    .map(|t| format!("{}{t}", a.topic_prefix))
+    .collect();
+    let created = kvt::gen::produce::create_topics(
+        &a.brokers,
+        &names,
+        a.partitions,
+        std::time::Duration::from_secs(a.retention_days * 86_400),
+    )?;
+    let summary = serde_json::json!({
+        "command": "kvt-gen topics", "status": "ok", "created": created, "requested": names,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
 fn run(args: GenArgs) -> Result<()> {
+    match args.command {
+        Some(GenCommand::Produce(a)) => return run_produce(a),
+        Some(GenCommand::Topics(a)) => return run_topics(a),
+        None => {}
+    }
+    let Some(out) = args.out.clone() else {
+        bail!("give --out DIR (or a subcommand: produce, topics)");
+    };
     let (from, to) = match (args.date, args.from, args.to) {
         (Some(d), _, _) => (d, d),
         (None, Some(f), t) => (f, t.unwrap_or(f)),
@@ -72,8 +200,8 @@ fn run(args: GenArgs) -> Result<()> {
         cfg.sources = args.sources.iter().copied().collect::<BTreeSet<_>>();
     }
     let started = Instant::now();
-    let truth = generate(&cfg, &args.out)
-        .with_context(|| format!("generating into {}", args.out.display()))?;
+    let truth =
+        generate(&cfg, &out).with_context(|| format!("generating into {}", out.display()))?;
     let (mut files, mut bytes) = (0u64, 0u64);
     if let Some(list) = truth.get("/files").and_then(|v| v.as_array()) {
         for f in list {
@@ -85,7 +213,7 @@ fn run(args: GenArgs) -> Result<()> {
         let summary = serde_json::json!({
             "command": "kvt-gen",
             "status": "ok",
-            "out": args.out.display().to_string(),
+            "out": out.display().to_string(),
             "files": files,
             "bytes": bytes,
             "duration_ms": started.elapsed().as_millis() as u64,

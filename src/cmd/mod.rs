@@ -1,6 +1,7 @@
 //! Command dispatch: the one match from parsed arguments to a command's `run`.
 
 pub mod ingest_drive;
+pub mod ingest_kafka;
 
 use crate::cli::{Cli, Command, IngestCommand};
 use crate::config::Config;
@@ -14,6 +15,9 @@ impl Command {
         match self {
             Command::Ingest(IngestCommand::Drive(a)) => {
                 ("ingest drive", a.source_name().to_string())
+            }
+            Command::Ingest(IngestCommand::Kafka(a)) => {
+                ("ingest kafka", a.group.clone().unwrap_or_default())
             }
         }
     }
@@ -36,5 +40,6 @@ pub async fn run(cli: &Cli) -> ExitStatus {
     };
     match &cli.command {
         Command::Ingest(IngestCommand::Drive(a)) => ingest_drive::run(a, &ctx).await,
+        Command::Ingest(IngestCommand::Kafka(a)) => ingest_kafka::run(a, &ctx).await,
     }
 }

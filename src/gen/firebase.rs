@@ -567,7 +567,7 @@ pub fn generate_day(ctx: &Ctx, d: NaiveDate) -> Result<Value> {
         arena.idx.sort_unstable_by_key(|e| (e.0, e.1));
         let rel = format!("firebase_data/{date}/events_{h:02}.ndjson");
         let mut out = OutFile::create(&ctx.out, &rel)?;
-        out.modified_at(d0 + (i64::from(h) + 1) * 3_600_000 + 5 * 60_000);
+        out.modified_at(d0 + (h + 1) * 3_600_000 + 5 * 60_000);
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
         let mut n = 0u64;
         for &(t, seq, s, len, meta) in &arena.idx {

@@ -23,6 +23,7 @@ pub mod fraud;
 pub mod kyc;
 pub mod logistics;
 pub mod nginx;
+pub mod produce;
 pub mod rng;
 pub mod world;
 

@@ -1,0 +1,203 @@
+//! `kvt ingest kafka`: arguments → job → run → summary.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::KafkaArgs;
+use crate::config::parse_duration;
+use crate::ingest::kafka::{self, Job, Settings};
+use crate::lineage::Dataset;
+use crate::lock::RunLock;
+use crate::run::{ExitStatus, Report, RunContext};
+use crate::store::layout;
+
+const COMMAND: &str = "ingest kafka";
+
+fn duration(
+    flag: Option<&str>,
+    config: Option<&str>,
+    default: Duration,
+    what: &str,
+) -> anyhow::Result<Duration> {
+    match flag.or(config) {
+        Some(s) => parse_duration(s)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| what.to_string()),
+        None => Ok(default),
+    }
+}
+
+/// Resolve arguments, environment and configuration into a job.
+pub fn plan(args: &KafkaArgs, ctx: &RunContext) -> anyhow::Result<Job> {
+    let cfg = &ctx.config.kafka;
+    let topics: Vec<String> = if !args.topics.is_empty() {
+        args.topics
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
+    } else if let Some(t) = &cfg.topics {
+        t.clone()
+    } else {
+        vec!["payments".into(), "orders".into()]
+    };
+    anyhow::ensure!(!topics.is_empty(), "no topic to ingest");
+    for t in &topics {
+        anyhow::ensure!(
+            !t.is_empty()
+                && t.len() <= 249
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "invalid topic name `{t}` (Kafka topics use letters, digits, `.`, `_` and `-`)"
+        );
+    }
+    let settings = Settings {
+        brokers: args
+            .brokers
+            .clone()
+            .or(cfg.brokers.clone())
+            .unwrap_or_else(|| "127.0.0.1:9092".into()),
+        group: args
+            .group
+            .clone()
+            .or(cfg.group.clone())
+            .unwrap_or_else(|| "kvt-bronze".into()),
+        topics,
+        idle_timeout: duration(
+            args.idle_timeout.as_deref(),
+            cfg.idle_timeout.as_deref(),
+            Duration::from_secs(10),
+            "--idle-timeout",
+        )?,
+        follow: args.follow,
+        flush_bytes: cfg.flush_mib.unwrap_or(64) * 1024 * 1024,
+        broker_timeout: duration(
+            args.broker_timeout.as_deref(),
+            cfg.broker_timeout.as_deref(),
+            Duration::from_secs(30),
+            "--broker-timeout",
+        )?,
+        client: cfg.client.clone(),
+    };
+    Ok(Job {
+        settings,
+        store: ctx.open_store()?,
+        run_id: ctx.run_id.clone(),
+    })
+}
+
+pub async fn run(args: &KafkaArgs, ctx: &RunContext) -> ExitStatus {
+    let job = match plan(args, ctx) {
+        Ok(j) => j,
+        Err(e) => {
+            return ctx
+                .finish(COMMAND, "", "ingest_kafka", Report::failed(&e))
+                .await
+        }
+    };
+    let name = job.settings.group.clone();
+    let lineage_job = format!("ingest_kafka.{name}");
+    let inputs: Vec<Dataset> = job
+        .settings
+        .topics
+        .iter()
+        .map(|t| Dataset::new(format!("kafka://{}", job.settings.brokers), t.clone()))
+        .collect();
+    let mut outputs: Vec<Dataset> = job
+        .settings
+        .topics
+        .iter()
+        .map(|t| {
+            Dataset::new(
+                job.store.namespace(),
+                job.store.display_key(&layout::kafka_topic_prefix(t)),
+            )
+        })
+        .collect();
+    ctx.start(&lineage_job, &inputs, &outputs).await;
+
+    let ttl = Duration::from_secs(6 * 3600);
+    let lock = match RunLock::acquire(
+        &job.store,
+        COMMAND,
+        &name,
+        &ctx.run_id,
+        ctx.clock.now(),
+        ttl,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            return ctx
+                .finish(
+                    COMMAND,
+                    &name,
+                    &lineage_job,
+                    Report::failed(&anyhow::Error::from(e)),
+                )
+                .await
+        }
+    };
+
+    let pb = ctx.progress_bar(0, "ingest kafka");
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} messages ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let rt = tokio::runtime::Handle::current();
+    let clock = ctx.clock;
+    let pb2 = pb.clone();
+    let outcome = {
+        let job = &job;
+        tokio::task::block_in_place(|| {
+            kafka::run_blocking(job, &rt, &move || clock.now(), &move |done, total| {
+                pb2.set_length(total);
+                pb2.set_position(done);
+            })
+        })
+    };
+    pb.finish_and_clear();
+    lock.release().await;
+
+    let mut report = Report::new(if outcome.error.is_some() {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    });
+    report.error = outcome.error.clone();
+    report
+        .field("group", name.clone())
+        .field("brokers", job.settings.brokers.clone())
+        .field("topics", job.settings.topics.clone())
+        .field("messages", outcome.messages)
+        .field(
+            "per_topic",
+            serde_json::to_value(&outcome.per_topic).unwrap_or_default(),
+        )
+        .field("non_json", outcome.non_json)
+        .field("null_values", outcome.null_values)
+        .field("already_in_bronze", outcome.already_in_bronze)
+        .field("objects", outcome.objects)
+        .field("bytes", outcome.bytes)
+        .field("recovered_manifest_lines", outcome.recovered_manifest_lines)
+        .field(
+            "committed",
+            serde_json::to_value(&outcome.committed).unwrap_or_default(),
+        );
+    report.rows_in = outcome.messages + outcome.already_in_bronze;
+    report.rows_out = outcome.messages;
+    report.files = outcome.objects;
+    report.bytes = outcome.bytes;
+    for d in &mut outputs {
+        let topic = d.name.rsplit('/').next().unwrap_or_default().to_string();
+        d.rows = Some(outcome.per_topic.get(&topic).copied().unwrap_or(0));
+    }
+    report.inputs = inputs;
+    report.outputs = outputs;
+    ctx.finish(COMMAND, &name, &lineage_job, report).await
+}

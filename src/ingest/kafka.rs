@@ -1,0 +1,909 @@
+//! `kvt ingest kafka`: Kafka topics → bronze JSONL, exactly once (INGEST-KAFKA-*).
+//!
+//! Each message becomes one JSON line keeping its topic, partition, offset,
+//! timestamp, key and raw value. Lines are grouped into objects by topic,
+//! partition and **event date** (the message timestamp, CONTRACTS C1), named
+//! by their first and last offsets:
+//!
+//! ```text
+//! bronze/kafka/<topic>/event_date=YYYY-MM-DD/<topic>-<partition>-<first>-<last>.jsonl
+//! ```
+//!
+//! Order of a flush: write the objects (atomic each), record them in the
+//! manifest, then commit the offsets. A crash anywhere in between is repaired
+//! by the next run: it resumes from the committed offsets and skips every
+//! message that an existing object already holds — an object for
+//! (topic, partition, date, first..last) holds *every* message of that
+//! partition and date with an offset in first..last, so membership is exact.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{layout, Key, Metadata, Store, StoreError};
+
+/// One consumed message, borrowed from the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Msg<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// Message timestamp (ms since the epoch), the event time.
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+/// How a value was kept in the envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Valid JSON on one line: embedded as is, byte for byte (`"value":…`).
+    Json,
+    /// Not JSON (or JSON spanning lines): kept as a string (`"value_raw":"…"`).
+    Raw,
+    /// Not UTF-8: kept as base64 (`"value_b64":"…"`).
+    Base64,
+    /// Null payload (tombstone): `"value":null`.
+    Null,
+}
+
+/// Append one JSON line for `m` to `out`; returns how the value was kept.
+pub fn envelope(out: &mut Vec<u8>, m: &Msg<'_>) -> ValueKind {
+    out.extend_from_slice(b"{\"topic\":");
+    write_json_str(out, m.topic);
+    out.extend_from_slice(
+        format!(",\"partition\":{},\"offset\":{}", m.partition, m.offset).as_bytes(),
+    );
+    match m.timestamp_ms {
+        Some(ts) => out.extend_from_slice(format!(",\"timestamp\":{ts}").as_bytes()),
+        None => out.extend_from_slice(b",\"timestamp\":null"),
+    }
+    match m.key {
+        None => out.extend_from_slice(b",\"key\":null"),
+        Some(k) => match std::str::from_utf8(k) {
+            Ok(s) => {
+                out.extend_from_slice(b",\"key\":");
+                write_json_str(out, s);
+            }
+            Err(_) => {
+                out.extend_from_slice(b",\"key\":null,\"key_b64\":\"");
+                base64_into(out, k);
+                out.push(b'"');
+            }
+        },
+    }
+    let kind = match m.value {
+        None => {
+            out.extend_from_slice(b",\"value\":null");
+            ValueKind::Null
+        }
+        Some(v) => {
+            let one_line = !v.iter().any(|&b| b == b'\n' || b == b'\r');
+            let json = one_line && serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok();
+            if json {
+                out.extend_from_slice(b",\"value\":");
+                out.extend_from_slice(trim_ascii(v));
+                ValueKind::Json
+            } else if let Ok(s) = std::str::from_utf8(v) {
+                out.extend_from_slice(b",\"value_raw\":");
+                write_json_str(out, s);
+                ValueKind::Raw
+            } else {
+                out.extend_from_slice(b",\"value_b64\":\"");
+                base64_into(out, v);
+                out.push(b'"');
+                ValueKind::Base64
+            }
+        }
+    };
+    out.extend_from_slice(b"}\n");
+    kind
+}
+
+fn trim_ascii(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping, without an intermediate String.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn base64_into(out: &mut Vec<u8>, data: &[u8]) {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63]);
+        out.push(T[(n >> 12) as usize & 63]);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63]
+        } else {
+            b'='
+        });
+    }
+}
+
+/// The event date of a message: the UTC date of its timestamp, else `fallback`.
+pub fn event_date(timestamp_ms: Option<i64>, fallback: NaiveDate) -> NaiveDate {
+    timestamp_ms
+        .filter(|&t| t >= 0)
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .map_or(fallback, |t| t.date_naive())
+}
+
+/// Offsets already held by bronze objects, per topic, partition and date.
+#[derive(Debug, Default, Clone)]
+pub struct Coverage {
+    ranges: BTreeMap<(String, i32, NaiveDate), Vec<(i64, i64)>>,
+}
+
+impl Coverage {
+    pub fn add(&mut self, topic: &str, partition: i32, date: NaiveDate, first: i64, last: i64) {
+        self.ranges
+            .entry((topic.to_string(), partition, date))
+            .or_default()
+            .push((first, last));
+    }
+
+    /// Is this message already in bronze?
+    pub fn contains(&self, topic: &str, partition: i32, date: NaiveDate, offset: i64) -> bool {
+        self.ranges
+            .get(&(topic.to_string(), partition, date))
+            .is_some_and(|rs| rs.iter().any(|&(f, l)| f <= offset && offset <= l))
+    }
+
+    /// One past the highest offset held for a partition (any date).
+    pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.ranges
+            .iter()
+            .filter(|((t, p, _), _)| t == topic && *p == partition)
+            .flat_map(|(_, rs)| rs.iter().map(|&(_, l)| l + 1))
+            .max()
+    }
+}
+
+/// One landed Kafka object (a line of `bronze/_manifests/kafka.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KafkaEntry {
+    pub key: Key,
+    pub source: String,
+    pub topic: String,
+    pub partition: i32,
+    pub event_date: NaiveDate,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub message_count: u64,
+    pub size: u64,
+    pub ingested_at: DateTime<Utc>,
+    pub run_id: String,
+    /// Recorded from the object itself by a later run (the original run crashed before its manifest write).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+}
+
+impl KafkaEntry {
+    pub fn object_metadata(&self) -> Metadata {
+        let mut m = Metadata::new();
+        m.insert("kvt-source".into(), self.source.clone());
+        m.insert("kvt-topic".into(), self.topic.clone());
+        m.insert("kvt-partition".into(), self.partition.to_string());
+        m.insert("kvt-first-offset".into(), self.first_offset.to_string());
+        m.insert("kvt-last-offset".into(), self.last_offset.to_string());
+        m.insert("kvt-message-count".into(), self.message_count.to_string());
+        m.insert("kvt-ingested-at".into(), crate::run::ts(self.ingested_at));
+        m.insert("kvt-run-id".into(), self.run_id.clone());
+        m
+    }
+}
+
+/// The Kafka manifest (`bronze/_manifests/kafka.jsonl`).
+#[derive(Debug, Default)]
+pub struct KafkaManifest {
+    pub entries: Vec<KafkaEntry>,
+}
+
+pub const MANIFEST_SOURCE: &str = "kafka";
+
+impl KafkaManifest {
+    pub async fn load(store: &Store) -> Result<KafkaManifest, String> {
+        let key = layout::bronze_manifest(MANIFEST_SOURCE);
+        let Some(bytes) = store.get_opt(&key).await.map_err(|e| e.to_string())? else {
+            return Ok(KafkaManifest::default());
+        };
+        let mut entries = Vec::new();
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            entries.push(serde_json::from_slice(line).map_err(|e| {
+                format!(
+                    "corrupt manifest {} line {}: {e}",
+                    store.display_key(&key),
+                    i + 1
+                )
+            })?);
+        }
+        Ok(KafkaManifest { entries })
+    }
+
+    pub async fn append(
+        &mut self,
+        store: &Store,
+        mut new: Vec<KafkaEntry>,
+    ) -> Result<(), StoreError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        new.sort_by(|a, b| a.key.cmp(&b.key));
+        self.entries.retain(|e| !new.iter().any(|n| n.key == e.key));
+        self.entries.extend(new);
+        let mut text = Vec::new();
+        for e in &self.entries {
+            let _ = serde_json::to_writer(&mut text, e);
+            text.push(b'\n');
+        }
+        store
+            .put(
+                &layout::bronze_manifest(MANIFEST_SOURCE),
+                Bytes::from(text),
+                &Metadata::new(),
+            )
+            .await
+    }
+}
+
+/// An object ready to be written: the messages of one topic partition and date.
+#[derive(Debug)]
+pub struct Pending {
+    pub topic: String,
+    pub partition: i32,
+    pub date: NaiveDate,
+    pub first: i64,
+    pub last: i64,
+    pub count: u64,
+    pub lines: Vec<u8>,
+}
+
+/// Messages buffered for one object.
+#[derive(Debug, Default)]
+struct Buf {
+    first: i64,
+    last: i64,
+    count: u64,
+    lines: Vec<u8>,
+}
+
+/// What a flush must write: buffers by (topic, partition, date), plus the
+/// offsets to commit once they are written.
+#[derive(Debug, Default)]
+pub struct Batch {
+    bufs: BTreeMap<(String, i32, NaiveDate), Buf>,
+    bytes: usize,
+    /// Next offset to commit per (topic, partition).
+    pub next: BTreeMap<(String, i32), i64>,
+}
+
+impl Batch {
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    /// Note that `m` was consumed (for the commit), without storing it.
+    pub fn consumed(&mut self, m: &Msg<'_>) {
+        self.next
+            .insert((m.topic.to_string(), m.partition), m.offset + 1);
+    }
+
+    /// Buffer `m` for the object of its date.
+    pub fn push(&mut self, m: &Msg<'_>, date: NaiveDate) -> ValueKind {
+        self.consumed(m);
+        let buf = self
+            .bufs
+            .entry((m.topic.to_string(), m.partition, date))
+            .or_insert_with(|| Buf {
+                first: m.offset,
+                ..Default::default()
+            });
+        let before = buf.lines.len();
+        let kind = envelope(&mut buf.lines, m);
+        self.bytes += buf.lines.len() - before;
+        buf.last = m.offset;
+        buf.count += 1;
+        kind
+    }
+
+    /// Take the buffered objects, in (topic, partition, date) order.
+    pub fn take_objects(&mut self) -> Vec<Pending> {
+        self.bytes = 0;
+        std::mem::take(&mut self.bufs)
+            .into_iter()
+            .map(|((topic, partition, date), b)| Pending {
+                topic,
+                partition,
+                date,
+                first: b.first,
+                last: b.last,
+                count: b.count,
+                lines: b.lines,
+            })
+            .collect()
+    }
+}
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub brokers: String,
+    pub group: String,
+    pub topics: Vec<String>,
+    /// Stop after this long without a new message.
+    pub idle_timeout: Duration,
+    /// Keep consuming past the end offsets seen at start (until idle).
+    pub follow: bool,
+    /// Flush to bronze when this many bytes are buffered.
+    pub flush_bytes: usize,
+    /// Give up when the brokers stay unreachable this long.
+    pub broker_timeout: Duration,
+    /// Extra librdkafka properties (security.protocol, sasl.*…).
+    pub client: BTreeMap<String, String>,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub messages: u64,
+    pub bytes: u64,
+    pub non_json: u64,
+    pub null_values: u64,
+    pub already_in_bronze: u64,
+    pub objects: u64,
+    pub recovered_manifest_lines: u64,
+    pub per_topic: BTreeMap<String, u64>,
+    pub committed: BTreeMap<String, i64>,
+    pub error: Option<String>,
+}
+
+/// Build the consumer configuration (auto-commit off, earliest first time).
+pub fn client_config(s: &Settings) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers)
+        .set("group.id", &s.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("client.id", "kvt-ingest-kafka")
+        .set("fetch.max.bytes", "52428800")
+        .set("queued.max.messages.kbytes", "65536");
+    for (k, v) in &s.client {
+        c.set(k, v);
+    }
+    if let Some(p) = crate::env::get(crate::env::KAFKA_SASL_PASSWORD) {
+        c.set("sasl.password", p);
+    }
+    c
+}
+
+/// Scan bronze: coverage of existing objects, and manifest lines to recover.
+pub async fn scan_bronze(
+    store: &Store,
+    topics: &[String],
+    manifest: &KafkaManifest,
+    run_id: &str,
+) -> Result<(Coverage, Vec<KafkaEntry>), StoreError> {
+    let mut cov = Coverage::default();
+    let mut recovered = Vec::new();
+    let known: std::collections::BTreeSet<&Key> = manifest.entries.iter().map(|e| &e.key).collect();
+    for topic in topics {
+        for obj in store.list(&layout::kafka_topic_prefix(topic)).await? {
+            let Some(k) = layout::parse_kafka_object(&obj.key) else {
+                continue;
+            };
+            cov.add(&k.topic, k.partition, k.event_date, k.first, k.last);
+            if !known.contains(&obj.key) {
+                let body = store.get(&obj.key).await?;
+                recovered.push(KafkaEntry {
+                    key: obj.key.clone(),
+                    source: MANIFEST_SOURCE.into(),
+                    topic: k.topic,
+                    partition: k.partition,
+                    event_date: k.event_date,
+                    first_offset: k.first,
+                    last_offset: k.last,
+                    message_count: body.iter().filter(|&&b| b == b'\n').count() as u64,
+                    size: obj.size,
+                    ingested_at: obj.last_modified,
+                    run_id: run_id.to_string(),
+                    recovered: true,
+                });
+            }
+        }
+    }
+    Ok((cov, recovered))
+}
+
+/// Deadline helper for the idle timeout.
+#[derive(Debug)]
+pub struct Idle {
+    last: Instant,
+    timeout: Duration,
+}
+
+impl Idle {
+    pub fn new(timeout: Duration) -> Idle {
+        Idle {
+            last: Instant::now(),
+            timeout,
+        }
+    }
+    pub fn touch(&mut self) {
+        self.last = Instant::now();
+    }
+    pub fn expired(&self) -> bool {
+        self.last.elapsed() >= self.timeout
+    }
+}
+
+/// A resolved `ingest kafka` run.
+pub struct Job {
+    pub settings: Settings,
+    pub store: Store,
+    pub run_id: String,
+}
+
+fn fail(out: &mut Outcome, msg: String) {
+    tracing::error!("{msg}");
+    out.error = Some(msg);
+}
+
+/// Consume, write and commit. Blocking (librdkafka's poll loop): call it from
+/// `spawn_blocking`; store calls go through `rt`.
+pub fn run_blocking(
+    job: &Job,
+    rt: &tokio::runtime::Handle,
+    now: &(dyn Fn() -> DateTime<Utc> + Sync),
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Outcome {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let s = &job.settings;
+    let mut out = Outcome::default();
+    let consumer: BaseConsumer = match client_config(s).create() {
+        Ok(c) => c,
+        Err(e) => {
+            fail(
+                &mut out,
+                format!("cannot create a Kafka consumer for {}: {e}", s.brokers),
+            );
+            return out;
+        }
+    };
+    let meta_timeout = s.broker_timeout.min(Duration::from_secs(30));
+
+    // Partitions of each topic (errors name the broker and the topic).
+    let mut partitions: Vec<(String, i32)> = Vec::new();
+    for topic in &s.topics {
+        let md = match consumer.fetch_metadata(Some(topic), meta_timeout) {
+            Ok(md) => md,
+            Err(e) => {
+                fail(
+                    &mut out,
+                    format!("cannot reach Kafka broker(s) {} for topic `{topic}` within {meta_timeout:?}: {e}", s.brokers),
+                );
+                return out;
+            }
+        };
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            fail(
+                &mut out,
+                format!("topic `{topic}` not found on {}", s.brokers),
+            );
+            return out;
+        };
+        if let Some(err) = t.error() {
+            let err = rdkafka::types::RDKafkaErrorCode::from(err);
+            let what = match err {
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition => {
+                    "does not exist".to_string()
+                }
+                rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed => {
+                    "is not readable: authorization failed".to_string()
+                }
+                other => format!("is unavailable: {other}"),
+            };
+            fail(&mut out, format!("topic `{topic}` on {} {what}", s.brokers));
+            return out;
+        }
+        if t.partitions().is_empty() {
+            fail(
+                &mut out,
+                format!(
+                    "topic `{topic}` on {} does not exist (no partitions)",
+                    s.brokers
+                ),
+            );
+            return out;
+        }
+        for p in t.partitions() {
+            partitions.push((topic.clone(), p.id()));
+        }
+    }
+
+    // Committed offsets of the group.
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in &partitions {
+        tpl.add_partition(t, *p);
+    }
+    let committed = match consumer.committed_offsets(tpl, meta_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            fail(
+                &mut out,
+                format!(
+                    "cannot read committed offsets of group `{}` from {}: {e}",
+                    s.group, s.brokers
+                ),
+            );
+            return out;
+        }
+    };
+
+    // What bronze already holds (and manifest lines lost to a crash).
+    let scanned = rt.block_on(async {
+        let mut manifest = KafkaManifest::load(&job.store).await?;
+        let (cov, recovered) = scan_bronze(&job.store, &s.topics, &manifest, &job.run_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let n = recovered.len() as u64;
+        manifest
+            .append(&job.store, recovered)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((manifest, cov, n))
+    });
+    let (mut manifest, coverage, recovered_lines) = match scanned {
+        Ok(v) => v,
+        Err(e) => {
+            fail(&mut out, e);
+            return out;
+        }
+    };
+    out.recovered_manifest_lines = recovered_lines;
+
+    // Start positions and end offsets.
+    let mut assign = TopicPartitionList::new();
+    let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut pos: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut total = 0u64;
+    for (t, p) in &partitions {
+        let start = match committed.find_partition(t, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(n)) if n >= 0 => Some(n),
+            _ => None,
+        };
+        let (low, high) = match consumer.fetch_watermarks(t, *p, meta_timeout) {
+            Ok(w) => w,
+            Err(e) => {
+                fail(
+                    &mut out,
+                    format!("cannot read offsets of {t}/{p} from {}: {e}", s.brokers),
+                );
+                return out;
+            }
+        };
+        let from = start.unwrap_or(low).max(low);
+        let _ = assign.add_partition_offset(
+            t,
+            *p,
+            match start {
+                Some(n) => Offset::Offset(n.max(low)),
+                None => Offset::Beginning,
+            },
+        );
+        total += u64::try_from(high - from).unwrap_or(0);
+        ends.insert((t.clone(), *p), high);
+        pos.insert((t.clone(), *p), from);
+    }
+    if let Err(e) = consumer.assign(&assign) {
+        fail(
+            &mut out,
+            format!("cannot assign partitions on {}: {e}", s.brokers),
+        );
+        return out;
+    }
+    let caught_up = |pos: &BTreeMap<(String, i32), i64>| {
+        ends.iter()
+            .all(|(k, &end)| pos.get(k).copied().unwrap_or(0) >= end)
+    };
+
+    let fallback_date = now().date_naive();
+    let mut batch = Batch::default();
+    let mut idle = Idle::new(s.idle_timeout);
+    let mut broker_errors_since: Option<Instant> = None;
+    let mut done = 0u64;
+
+    let flush = |batch: &mut Batch,
+                 out: &mut Outcome,
+                 manifest: &mut KafkaManifest|
+     -> Result<(), String> {
+        if batch.next.is_empty() {
+            return Ok(());
+        }
+        rt.block_on(write_objects(job, batch, manifest, now(), out))
+            .map_err(|e| e.to_string())?;
+        // Only now is it safe to move the group's offsets (INGEST-KAFKA-3).
+        let mut commit = TopicPartitionList::new();
+        for ((t, p), next) in &batch.next {
+            let _ = commit.add_partition_offset(t, *p, Offset::Offset(*next));
+        }
+        consumer.commit(&commit, CommitMode::Sync).map_err(|e| {
+            format!(
+                "writing to bronze succeeded but committing offsets to {} failed: {e}",
+                s.brokers
+            )
+        })?;
+        for ((t, p), next) in std::mem::take(&mut batch.next) {
+            out.committed.insert(format!("{t}/{p}"), next);
+        }
+        Ok(())
+    };
+
+    loop {
+        if !s.follow && caught_up(&pos) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {
+                if idle.expired() {
+                    tracing::info!("no new message for {:?}: stopping", s.idle_timeout);
+                    break;
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => {
+                let since = *broker_errors_since.get_or_insert_with(Instant::now);
+                tracing::warn!("Kafka: {e}");
+                let fatal = matches!(
+                    e.rdkafka_error_code(),
+                    Some(rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed)
+                        | Some(rdkafka::types::RDKafkaErrorCode::GroupAuthorizationFailed)
+                        | Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)
+                );
+                if fatal || since.elapsed() >= s.broker_timeout {
+                    // Keep what was consumed (objects are idempotent), but do not commit.
+                    let msg = format!(
+                        "Kafka broker(s) {} failing for {:?}: {e}",
+                        s.brokers,
+                        since.elapsed()
+                    );
+                    let _ = rt.block_on(write_objects(
+                        job,
+                        &mut batch,
+                        &mut manifest,
+                        now(),
+                        &mut out,
+                    ));
+                    batch.next.clear();
+                    fail(&mut out, msg);
+                    return out;
+                }
+            }
+            Some(Ok(m)) => {
+                broker_errors_since = None;
+                idle.touch();
+                let msg = Msg {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp_ms: m.timestamp().to_millis(),
+                    key: m.key(),
+                    value: m.payload(),
+                };
+                pos.insert((msg.topic.to_string(), msg.partition), msg.offset + 1);
+                let date = event_date(msg.timestamp_ms, fallback_date);
+                if coverage.contains(msg.topic, msg.partition, date, msg.offset) {
+                    batch.consumed(&msg);
+                    out.already_in_bronze += 1;
+                } else {
+                    match batch.push(&msg, date) {
+                        ValueKind::Json => {}
+                        ValueKind::Null => out.null_values += 1,
+                        ValueKind::Raw | ValueKind::Base64 => out.non_json += 1,
+                    }
+                    out.messages += 1;
+                    *out.per_topic.entry(msg.topic.to_string()).or_default() += 1;
+                }
+                done += 1;
+                if done % 1024 == 0 {
+                    progress(done, total);
+                }
+                if batch.bytes() >= s.flush_bytes {
+                    if let Err(e) = flush(&mut batch, &mut out, &mut manifest) {
+                        fail(&mut out, e);
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    progress(done, total);
+    if let Err(e) = flush(&mut batch, &mut out, &mut manifest) {
+        fail(&mut out, e);
+    }
+    out
+}
+
+/// Write the buffered objects and record them in the manifest (no commit).
+async fn write_objects(
+    job: &Job,
+    batch: &mut Batch,
+    manifest: &mut KafkaManifest,
+    ingested_at: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    let mut entries = Vec::new();
+    for p in batch.take_objects() {
+        let key = layout::kafka_object(&p.topic, p.date, p.partition, p.first, p.last);
+        let lines = p.lines;
+        let entry = KafkaEntry {
+            key: key.clone(),
+            source: MANIFEST_SOURCE.into(),
+            topic: p.topic,
+            partition: p.partition,
+            event_date: p.date,
+            first_offset: p.first,
+            last_offset: p.last,
+            message_count: p.count,
+            size: lines.len() as u64,
+            ingested_at,
+            run_id: job.run_id.clone(),
+            recovered: false,
+        };
+        out.bytes += entry.size;
+        job.store
+            .put(&key, Bytes::from(lines), &entry.object_metadata())
+            .await?;
+        out.objects += 1;
+        entries.push(entry);
+    }
+    manifest.append(&job.store, entries).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg<'a>(value: Option<&'a [u8]>, key: Option<&'a [u8]>) -> Msg<'a> {
+        Msg {
+            topic: "payments",
+            partition: 3,
+            offset: 42,
+            timestamp_ms: Some(1_773_705_600_123),
+            key,
+            value,
+        }
+    }
+
+    fn line(m: &Msg<'_>) -> (String, ValueKind) {
+        let mut out = Vec::new();
+        let k = envelope(&mut out, m);
+        (String::from_utf8(out).unwrap(), k)
+    }
+
+    #[test]
+    fn json_value_is_embedded_byte_for_byte() {
+        let v = br#"{"payment_id":"P1", "amount": 12.50,"x":[1, 2]}"#;
+        let (l, k) = line(&msg(Some(v), Some(b"CUST-1")));
+        assert_eq!(k, ValueKind::Json);
+        assert_eq!(
+            l,
+            "{\"topic\":\"payments\",\"partition\":3,\"offset\":42,\"timestamp\":1773705600123,\"key\":\"CUST-1\",\"value\":{\"payment_id\":\"P1\", \"amount\": 12.50,\"x\":[1, 2]}}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(back["value"]["amount"], 12.5);
+    }
+
+    #[test]
+    fn non_json_values_are_kept_not_dropped() {
+        let (l, k) = line(&msg(Some(b"not json \"quoted\""), None));
+        assert_eq!(k, ValueKind::Raw);
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["value_raw"], "not json \"quoted\"");
+        assert!(v["key"].is_null());
+        // Multi-line JSON would break the line format: kept as a string, exactly.
+        let (l, k) = line(&msg(Some(b"{\n\"a\": 1\n}"), None));
+        assert_eq!(k, ValueKind::Raw);
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["value_raw"], "{\n\"a\": 1\n}");
+        // Not UTF-8 at all.
+        let (l, k) = line(&msg(Some(&[0xff, 0xfe, 0x00, 0x41]), Some(&[0xc3, 0x28])));
+        assert_eq!(k, ValueKind::Base64);
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["value_b64"], "//4AQQ==");
+        assert_eq!(v["key_b64"], "wyg=");
+        let (l, k) = line(&msg(None, None));
+        assert_eq!(k, ValueKind::Null);
+        assert!(l.contains("\"value\":null"));
+    }
+
+    #[test]
+    fn event_date_is_the_utc_date_of_the_timestamp() {
+        let fb = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        // 2026-03-16T23:59:59.999Z and 2026-03-17T00:00:00Z
+        assert_eq!(
+            event_date(Some(1_773_705_599_999), fb).to_string(),
+            "2026-03-16"
+        );
+        assert_eq!(
+            event_date(Some(1_773_705_600_000), fb).to_string(),
+            "2026-03-17"
+        );
+        assert_eq!(event_date(None, fb), fb);
+        assert_eq!(event_date(Some(-1), fb), fb);
+    }
+
+    #[test]
+    fn coverage_is_exact_per_date() {
+        let d1 = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
+        let d2 = NaiveDate::from_ymd_opt(2026, 3, 17).unwrap();
+        let mut c = Coverage::default();
+        c.add("payments", 0, d1, 100, 150);
+        assert!(c.contains("payments", 0, d1, 120));
+        // Same offsets, other date: a different object, not yet written.
+        assert!(!c.contains("payments", 0, d2, 120));
+        assert!(!c.contains("payments", 1, d1, 120));
+        assert!(!c.contains("orders", 0, d1, 120));
+        assert_eq!(c.next_offset("payments", 0), Some(151));
+        assert_eq!(c.next_offset("payments", 1), None);
+    }
+
+    #[test]
+    fn batch_groups_by_partition_and_date_and_tracks_commits() {
+        let d1 = NaiveDate::from_ymd_opt(2026, 3, 16).unwrap();
+        let d2 = NaiveDate::from_ymd_opt(2026, 3, 17).unwrap();
+        let mut b = Batch::default();
+        let v: &[u8] = b"{}";
+        for (off, d) in [(10, d1), (11, d2), (12, d1)] {
+            let mut m = msg(Some(v), None);
+            m.offset = off;
+            b.push(&m, d);
+        }
+        assert_eq!(b.next[&("payments".to_string(), 3)], 13);
+        let objs = b.take_objects();
+        assert_eq!(objs.len(), 2);
+        assert_eq!((objs[0].first, objs[0].last, objs[0].count), (10, 12, 2));
+        assert_eq!((objs[1].first, objs[1].last, objs[1].count), (11, 11, 1));
+        assert_eq!(b.bytes(), 0);
+    }
+
+    #[test]
+    fn base64() {
+        let mut o = Vec::new();
+        base64_into(&mut o, b"Man");
+        base64_into(&mut o, b"Ma");
+        base64_into(&mut o, b"M");
+        assert_eq!(o, b"TWFuTWE=TQ==");
+    }
+}
