@@ -25,6 +25,7 @@ APT_PACKAGES := build-essential pkg-config mold clang libclang-dev cmake \
 	tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra openssl curl ca-certificates time
 
 S3S_FS_VERSION := 0.14.1
+TANSU_VERSION  := 0.6.0
 
 DEMO_DATE ?= 2026-03-17
 DEMO_SCALE ?= 1
@@ -51,10 +52,14 @@ apt:
 	fi
 
 ## Test services from crates.io, cached in target/tools (installed only when missing).
-tools: $(TOOLS)/bin/s3s-fs
+tools: $(TOOLS)/bin/s3s-fs $(TOOLS)/bin/tansu
 
 $(TOOLS)/bin/s3s-fs:
 	$(CARGO) install --locked --quiet --root $(TOOLS) s3s-fs --version $(S3S_FS_VERSION) --features binary
+
+# Kafka-protocol broker for tests and the demo (SQLite storage engine).
+$(TOOLS)/bin/tansu:
+	$(CARGO) install --locked --quiet --root $(TOOLS) tansu --version $(TANSU_VERSION) --features libsql
 
 deps: apt tools
 

@@ -6,12 +6,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use tokio::io::AsyncReadExt;
 
 use super::source::{FetchError, Refused, SourceFile};
 use crate::store::layout::check_relative_path;
 
-const CHUNK: usize = 1024 * 1024;
+const CHUNK: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct LocalDir {
@@ -33,34 +32,37 @@ impl LocalDir {
             .map_err(|e| FetchError::permanent(format!("listing task failed: {e}")))?
     }
 
-    /// Stream the content of one file.
+    /// Stream the content of one file. A blocking reader thread fills 8 MiB
+    /// chunks (no zeroing) ahead of the consumer, so reading overlaps with
+    /// hashing and writing; two chunks in flight at most.
     pub async fn open(
         &self,
         file: &SourceFile,
     ) -> Result<BoxStream<'static, Result<Bytes, FetchError>>, FetchError> {
+        use std::io::Read;
         let path = self.dir.join(&file.id);
-        let f = tokio::fs::File::open(&path)
-            .await
+        let mut f = std::fs::File::open(&path)
             .map_err(|e| FetchError::transient(format!("opening {}: {e}", path.display())))?;
-        let stream = futures::stream::unfold(Some((f, path)), |state| async move {
-            let (mut f, path) = state?;
-            let mut buf = vec![0u8; CHUNK];
-            match f.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), Some((f, path))))
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, FetchError>>(2);
+        tokio::task::spawn_blocking(move || loop {
+            let mut buf = Vec::with_capacity(CHUNK);
+            match (&mut f).take(CHUNK as u64).read_to_end(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        break; // the consumer gave up
+                    }
                 }
-                Err(e) => Some((
-                    Err(FetchError::transient(format!(
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(FetchError::transient(format!(
                         "reading {}: {e}",
                         path.display()
-                    ))),
-                    None,
-                )),
+                    ))));
+                    break;
+                }
             }
         });
-        Ok(stream.boxed())
+        Ok(tokio_stream_from(rx).boxed())
     }
 
     /// Check that the file did not change while it was read (a drop still being written).
@@ -78,6 +80,12 @@ impl LocalDir {
         }
         Ok(())
     }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 fn mtime(md: &std::fs::Metadata) -> Option<DateTime<Utc>> {
