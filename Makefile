@@ -30,6 +30,7 @@ TANSU_VERSION  := 0.6.0
 DEMO_DATE ?= 2026-03-17
 DEMO_SCALE ?= 1
 DEMO_DIR  := $(CURDIR)/target/demo
+DEMO_KAFKA_PORT ?= 19092
 SOURCES   := nginx firebase kyc crm logistics
 
 .PHONY: help deps apt tools build demo test fmt lint unit bench clean-demo
@@ -74,11 +75,22 @@ demo: deps build clean-demo
 	  echo "== kvt ingest drive $$s"; \
 	  KVT_NOW=$(DEMO_DATE)T23:00:00Z $(BIN)/kvt ingest drive --source $$s --retry-delay 5s; \
 	done
+	@echo "== Kafka: tansu broker on 127.0.0.1:$(DEMO_KAFKA_PORT), topics, events of the day, kvt ingest kafka"
+	@mkdir -p $(DEMO_DIR)/broker && cd $(DEMO_DIR)/broker && \
+	  ( $(TOOLS)/bin/tansu broker --listener-url tcp://127.0.0.1:$(DEMO_KAFKA_PORT) \
+	      --advertised-listener-url tcp://127.0.0.1:$(DEMO_KAFKA_PORT) --storage-engine sqlite://tansu.db \
+	      > tansu.log 2>&1 & echo $$! > pid ) && \
+	  for i in $$(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$(DEMO_KAFKA_PORT)) 2>/dev/null && break; sleep 0.1; done
+	@trap 'kill $$(cat $(DEMO_DIR)/broker/pid) 2>/dev/null' EXIT; cd $(DEMO_DIR) && \
+	  $(BIN)/kvt-gen topics --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) && \
+	  $(BIN)/kvt-gen produce --events drop/events --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) && \
+	  KVT_NOW=$(DEMO_DATE)T23:30:00Z KVT_KAFKA_BROKERS=127.0.0.1:$(DEMO_KAFKA_PORT) $(BIN)/kvt ingest kafka --topic payments,orders
 	@echo
 	@echo "Demo done. Working directory: $(DEMO_DIR)"
 	@echo "  generated sources:  $(DEMO_DIR)/drop   (ground truth: drop/ground_truth.json)"
 	@echo "  bronze:             $(DEMO_DIR)/lake/bronze"
 	@echo "  manifests:          $(DEMO_DIR)/lake/bronze/_manifests/*.jsonl"
+	@echo "  Kafka events:       $(DEMO_DIR)/lake/bronze/kafka/<topic>/event_date=*/"
 	@du -sh $(DEMO_DIR)/lake/bronze/* 2>/dev/null || true
 
 clean-demo:
@@ -98,4 +110,5 @@ unit: apt
 	$(CARGO) test --release --lib
 
 bench: deps build
+	$(CARGO) build --release --example bare_consumer
 	./scripts/bench.sh

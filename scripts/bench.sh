@@ -74,11 +74,63 @@ PY
   rm -rf "$d"
 }
 
+# Start tansu on a free port in $1 (data dir); prints the address.
+start_tansu() {
+  local dir=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$dir"
+  (cd "$dir" && exec "$ROOT/target/tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine sqlite://tansu.db > tansu.log 2>&1) &
+  echo $! > "$dir/pid"
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && { echo "127.0.0.1:$port"; return; }
+    sleep 0.1
+  done
+  echo "tansu did not start" >&2; exit 1
+}
+
+# kvt ingest kafka vs a bare librdkafka consumer, on N million events.
+bench_ingest_kafka() {
+  local millions=$1 d=$WORK/ingest-kafka-$1m
+  rm -rf "$d"; mkdir -p "$d"
+  local scale; scale=$(python3 -c "print(round($millions * 1e6 / 16300, 1))")
+  echo "generating ~${millions}M events (scale $scale)..." >&2
+  "$BIN/kvt-gen" --date 2026-03-17 --sources events --scale "$scale" --out "$d/gen" -q
+  local brokers; brokers=$(start_tansu "$d/broker")
+  "$BIN/kvt-gen" topics --brokers "$brokers" --topic-prefix b- --topics payments,orders >/dev/null
+  local prod; prod=$("$BIN/kvt-gen" produce --events "$d/gen/events" --brokers "$brokers" --topic-prefix b-)
+  local n mb; n=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messages'])" "$prod")
+  mb=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['bytes']/1048576)" "$prod")
+  sync
+  local bare_out; bare_out=$("$ROOT/target/release/examples/bare_consumer" "$brokers" b-payments b-orders)
+  local bare_s; bare_s=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$bare_out")
+  cd "$d"
+  read -r kvt_s kvt_rss < <(measure env KVT_STORE="file://$d/lake" KVT_KAFKA_BROKERS="$brokers" "$BIN/kvt" -q ingest kafka --topic b-payments,b-orders --idle-timeout 10s)
+  cd "$ROOT"
+  kill "$(cat "$d/broker/pid")" 2>/dev/null || true
+  local landed; landed=$(python3 -c "
+import json
+print(sum(json.loads(l)['message_count'] for l in open('$d/lake/bronze/_manifests/kafka.jsonl')))")
+  python3 - "$n" "$mb" "$kvt_s" "$bare_s" "$kvt_rss" "$landed" "$prod" <<'PY'
+import json, sys
+n, mb, kvt, bare, rss, landed = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+prod = json.loads(sys.argv[7])
+assert landed == n, f"landed {landed} != produced {n}"
+print(f"| ingest kafka, {n:,} events ({mb:.0f} MiB of values), tansu → file:// lake | "
+      f"{n/kvt:,.0f} msg/s, {mb/kvt:.1f} MiB/s ({kvt:.1f} s) | bare librdkafka consumer: {n/bare:,.0f} msg/s ({bare:.1f} s) | "
+      f"**{bare/kvt:.2f}×** bare | peak RSS {rss/1024:.0f} MiB |")
+print(f"| (same run) kvt-gen produce to tansu | {prod['messages_per_sec']:,.0f} msg/s | | | |")
+PY
+  rm -rf "$d"
+}
+
 machine
 echo
 echo "| benchmark | kvt | baseline (same run) | ratio | memory |"
 echo "|---|---|---|---|---|"
 case $what in
-  ingest-drive|all) bench_ingest_drive ;;
+  ingest-drive) bench_ingest_drive ;;
+  ingest-kafka) bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
+  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
   *) echo "unknown benchmark $what" >&2; exit 2 ;;
 esac

@@ -84,6 +84,58 @@ pub enum Command {
     /// Land raw source data in bronze, byte for byte
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// Clean one source from bronze into typed, pseudonymised Parquet (silver)
+    #[command(subcommand)]
+    Silver(SilverCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilverCommand {
+    /// Nginx access logs → silver/nginx/log_date=…/ (SILVER-NGINX-*)
+    #[command(after_long_help = SILVER_NGINX_EXAMPLES)]
+    Nginx(SilverNginxArgs),
+}
+
+const SILVER_NGINX_EXAMPLES: &str = "\
+Examples:
+  # Nightly: the log files landed since the last run (key from KVT_PSEUDONYM_KEY)
+  kvt silver nginx
+
+  # Reprocess what was ingested on one day
+  kvt silver nginx --date 2026-03-17
+
+  # Rebuild the whole table, demo key, plain `combined` logs
+  kvt silver nginx --full-refresh --dev-key --format combined
+
+Lines that do not match the log_format (truncated at rotation, garbage) are discarded and
+listed in silver/_rejects/nginx/ with their bronze file, line and reason. Above 5 % of a
+file the step writes what was valid and exits 1.";
+
+/// Options every `kvt silver` source takes.
+#[derive(Debug, Clone, Args)]
+pub struct SilverArgs {
+    /// Reprocess the bronze objects ingested on this day (YYYY-MM-DD) [default: the new ones]
+    #[arg(long, env = env::DATE, value_name = "DATE", conflicts_with = "full_refresh")]
+    pub date: Option<chrono::NaiveDate>,
+
+    /// Rebuild every partition from all of bronze; partitions nothing feeds any more are removed
+    #[arg(long, env = env::FULL_REFRESH)]
+    pub full_refresh: bool,
+
+    /// Pseudonymise with the public development key (demo, tests), not KVT_PSEUDONYM_KEY
+    #[arg(long, env = env::DEV_KEY)]
+    pub dev_key: bool,
+}
+
+/// Arguments of `kvt silver nginx`.
+#[derive(Debug, Clone, Args)]
+pub struct SilverNginxArgs {
+    #[command(flatten)]
+    pub common: SilverArgs,
+
+    /// nginx log_format of the files: `kvt` (CONTRACTS C5), `combined`, or a log_format string
+    #[arg(long = "format", env = env::NGINX_LOG_FORMAT, value_name = "LOG_FORMAT")]
+    pub nginx_format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

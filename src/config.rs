@@ -47,6 +47,8 @@ pub struct Config {
     pub drive: DriveConfig,
     #[serde(default)]
     pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub silver: SilverConfig,
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -90,6 +92,16 @@ pub struct DriveConfig {
     pub credentials: Option<PathBuf>,
     /// Timeout of each API call and of each gap in a download (default 60s).
     pub timeout: Option<String>,
+}
+
+/// `[silver]`: source-specific cleaning settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SilverConfig {
+    /// nginx log_format: `kvt`, `combined` or a log_format string.
+    pub nginx_log_format: Option<String>,
+    /// Share of discarded nginx lines above which the step exits 1 (default 0.05).
+    pub nginx_tolerance: Option<f64>,
 }
 
 /// `[kafka]`: the broker connection and `ingest kafka` defaults.

@@ -74,6 +74,16 @@ vars! {
     FOLLOW = "KVT_FOLLOW";
     /// `kvt ingest kafka` gives up when the brokers keep failing this long (default 30s).
     BROKER_TIMEOUT = "KVT_BROKER_TIMEOUT";
+    /// Secret key of the pseudonymisation HMAC (CONTRACTS C6); the same for every source.
+    PSEUDONYM_KEY = "KVT_PSEUDONYM_KEY", secret = true;
+    /// Use the public development pseudonymisation key (demo and tests only).
+    DEV_KEY = "KVT_DEV_KEY";
+    /// Reprocess the bronze objects ingested on this day (YYYY-MM-DD).
+    DATE = "KVT_DATE";
+    /// Rebuild every partition of the silver table from all of bronze.
+    FULL_REFRESH = "KVT_FULL_REFRESH";
+    /// nginx log_format of the access logs: `kvt` (default), `combined`, or a log_format string.
+    NGINX_LOG_FORMAT = "KVT_NGINX_LOG_FORMAT";
     /// A stale run lock older than this is taken over, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

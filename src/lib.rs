@@ -24,4 +24,5 @@ pub mod lock;
 pub mod metrics;
 pub mod run;
 pub mod secret;
+pub mod silver;
 pub mod store;

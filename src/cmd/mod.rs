@@ -2,6 +2,7 @@
 
 pub mod ingest_drive;
 pub mod ingest_kafka;
+pub mod silver;
 
 use crate::cli::{Cli, Command, IngestCommand};
 use crate::config::Config;
@@ -19,6 +20,7 @@ impl Command {
             Command::Ingest(IngestCommand::Kafka(a)) => {
                 ("ingest kafka", a.group.clone().unwrap_or_default())
             }
+            Command::Silver(s) => (silver::command_name(s), silver::source_name(s).to_string()),
         }
     }
 }
@@ -41,5 +43,6 @@ pub async fn run(cli: &Cli) -> ExitStatus {
     match &cli.command {
         Command::Ingest(IngestCommand::Drive(a)) => ingest_drive::run(a, &ctx).await,
         Command::Ingest(IngestCommand::Kafka(a)) => ingest_kafka::run(a, &ctx).await,
+        Command::Silver(s) => silver::run(s, &ctx).await,
     }
 }

@@ -491,8 +491,8 @@ pub fn run_blocking(
 
     let s = &job.settings;
     let mut out = Outcome::default();
-    let consumer: BaseConsumer = match client_config(s).create() {
-        Ok(c) => c,
+    let consumer: std::sync::Arc<BaseConsumer> = match client_config(s).create() {
+        Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
             fail(
                 &mut out,
@@ -658,12 +658,28 @@ pub fn run_blocking(
         for ((t, p), next) in &batch.next {
             let _ = commit.add_partition_offset(t, *p, Offset::Offset(*next));
         }
-        consumer.commit(&commit, CommitMode::Sync).map_err(|e| {
-            format!(
-                "writing to bronze succeeded but committing offsets to {} failed: {e}",
-                s.brokers
-            )
-        })?;
+        // librdkafka's synchronous commit waits as long as the group coordinator
+        // is unreachable: run it aside and give up after the broker timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = std::sync::Arc::clone(&consumer);
+        std::thread::spawn(move || {
+            let _ = tx.send(c.commit(&commit, CommitMode::Sync));
+        });
+        match rx.recv_timeout(s.broker_timeout) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "writing to bronze succeeded but committing offsets to {} failed: {e}",
+                    s.brokers
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "writing to bronze succeeded but committing offsets to {} did not complete within {:?} (broker down?)",
+                    s.brokers, s.broker_timeout
+                ))
+            }
+        }
         for ((t, p), next) in std::mem::take(&mut batch.next) {
             out.committed.insert(format!("{t}/{p}"), next);
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -291,6 +291,28 @@ impl Store {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// An object as a stream of chunks (bounded memory whatever its size).
+    pub async fn get_stream(
+        &self,
+        key: &Key,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
+        let res = self
+            .inner
+            .get(&self.path(key))
+            .await
+            .map_err(|e| self.err("reading", key, e))?;
+        let (store, k) = (self.url.clone(), key.to_string());
+        Ok(res
+            .into_stream()
+            .map_err(move |e| StoreError {
+                op: "reading",
+                key: k.clone(),
+                store: store.clone(),
+                source: Box::new(e),
+            })
+            .boxed())
     }
 
     /// Size and SHA-256 of an object, read as a stream (bounded memory).

@@ -7,4 +7,5 @@ mod contract;
 mod examples;
 mod gen;
 mod ingest_drive;
+mod ingest_kafka;
 mod store;

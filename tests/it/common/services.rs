@@ -155,3 +155,135 @@ fn start_s3() -> Result<S3, String> {
         root,
     })
 }
+
+/// A Kafka-protocol broker (tansu, SQLite storage) on 127.0.0.1.
+pub struct Broker {
+    pub addr: String,
+    port: u16,
+    dir: PathBuf,
+    child: std::sync::Mutex<Option<Child>>,
+}
+
+impl Broker {
+    /// Start a broker of its own (for tests that stop and restart it).
+    pub fn start_private() -> Result<Broker, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "kvt-tansu-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = free_port();
+        let b = Broker {
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            dir,
+            child: std::sync::Mutex::new(None),
+        };
+        b.start()?;
+        Ok(b)
+    }
+
+    /// (Re)start the broker process on the same port and data.
+    pub fn start(&self) -> Result<(), String> {
+        let bin = tool("tansu").ok_or("tansu not found in target/tools/bin or PATH")?;
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(bin);
+        // tansu resolves sqlite:// paths under its working directory.
+        cmd.current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("tansu.log")).map_err(|e| e.to_string())?);
+        use std::os::unix::process::CommandExt;
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start tansu: {e}"))?;
+        *self.child.lock().unwrap() = Some(child);
+        if !wait_for_port(self.port, Duration::from_secs(30)) {
+            return Err(format!("tansu did not listen on {} within 30 s", self.addr));
+        }
+        Ok(())
+    }
+
+    /// Kill the broker (SIGKILL), keeping its data.
+    pub fn stop(&self) {
+        if let Some(mut c) = self.child.lock().unwrap().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BROKER: OnceLock<Option<SharedBroker>> = OnceLock::new();
+
+/// The shared broker of the test run.
+pub struct SharedBroker {
+    pub addr: String,
+}
+
+/// The broker shared by the tests, or `None` (skip) outside CI when tansu is missing.
+pub fn broker() -> Option<&'static SharedBroker> {
+    BROKER
+        .get_or_init(|| {
+            // Started from a thread that outlives every test: PDEATHSIG is tied
+            // to the spawning thread, so the broker dies with the test binary only.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || match Broker::start_private() {
+                Ok(b) => {
+                    let _ = tx.send(Ok(b.addr.clone()));
+                    let _keep = b;
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            });
+            match rx
+                .recv()
+                .unwrap_or_else(|_| Err("broker thread died".into()))
+            {
+                Ok(addr) => Some(SharedBroker { addr }),
+                Err(e) if in_ci() => panic!("Kafka test broker (tansu) unavailable in CI: {e}"),
+                Err(e) => {
+                    eprintln!(
+                        "SKIP: Kafka test broker unavailable ({e}); `make test` installs tansu"
+                    );
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// A topic prefix no other test uses (tansu cannot delete single topics).
+pub fn unique_prefix(name: &str) -> String {
+    format!(
+        "it-{}-{}-{name}-",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}

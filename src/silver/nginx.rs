@@ -1,0 +1,628 @@
+//! `kvt silver nginx`: access logs → typed rows (SILVER-NGINX-*).
+//!
+//! Pure: bytes of a bronze log file in, column vectors and rejects out. Lines
+//! are split by the compiled `log_format` ([`super::logformat`]); NUL bytes are
+//! removed first (SILVER-NGINX-4); a line that still does not match — truncated
+//! at rotation, garbage — is discarded and counted with its reason
+//! (SILVER-NGINX-2). Personal data does not survive: the IP keeps three octets
+//! (IPv6: 48 bits), the customer id is pseudonymised, query strings lose their
+//! values, and the user agent is reduced to a bot flag and a coarse class.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use regex::bytes::Regex;
+
+use super::logformat::{Field, LogFormat, Mismatch};
+use super::pseudo::{truncate_ip, Pseudonymizer};
+use super::runner::Source;
+use super::{Counts, Input, Reject};
+
+/// CONTRACTS C4 bot user agents (case-insensitive).
+pub static BOT_UA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)bot|crawl|spider|headless|python-requests|curl|wget|scrapy|selenium|phantomjs")
+        .expect("valid regex")
+});
+
+/// Column vectors of parsed lines (one row per kept line).
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub log_date: Vec<i32>,
+    pub ts_ms: Vec<i64>,
+    pub ip_truncated: Vec<Option<String>>,
+    pub customer_id: Vec<Option<String>>,
+    pub method: Vec<String>,
+    pub path: Vec<String>,
+    pub query_keys: Vec<Option<String>>,
+    pub protocol: Vec<Option<String>>,
+    pub status_code: Vec<i32>,
+    pub status_family: Vec<&'static str>,
+    pub response_size_bytes: Vec<Option<i64>>,
+    pub referer: Vec<Option<String>>,
+    pub is_bot: Vec<bool>,
+    pub user_agent_class: Vec<&'static str>,
+    pub response_time_ms: Vec<Option<i64>>,
+    pub nul_cleaned: Vec<bool>,
+    pub line_no: Vec<i64>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.ts_ms.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ts_ms.is_empty()
+    }
+}
+
+/// What parsing one file gave.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub rows: Rows,
+    pub rejects: Vec<Reject>,
+    pub lines: u64,
+    pub nul_lines: u64,
+}
+
+/// Cached pseudonyms (customer ids repeat all day long).
+pub struct Cache {
+    pseudo: Pseudonymizer,
+    memo: HashMap<Vec<u8>, String>,
+}
+
+impl Cache {
+    pub fn new(pseudo: Pseudonymizer) -> Cache {
+        Cache {
+            pseudo,
+            memo: HashMap::new(),
+        }
+    }
+    fn get(&mut self, raw: &[u8]) -> String {
+        if let Some(v) = self.memo.get(raw) {
+            return v.clone();
+        }
+        let v = self.pseudo.pseudo(&String::from_utf8_lossy(raw));
+        self.memo.insert(raw.to_vec(), v.clone());
+        v
+    }
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
+    }
+    let mut n = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+    }
+    Some(n)
+}
+
+/// `17/Mar/2026:15:05:09 +0100` → (local date, UTC epoch ms).
+pub fn parse_time_local(b: &[u8]) -> Option<(NaiveDate, i64)> {
+    if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
+        return None;
+    }
+    let day = num(&b[0..2])?;
+    let month = MONTHS.iter().position(|m| &b[3..6] == *m)? as u32 + 1;
+    let year = num(&b[7..11])? as i32;
+    let (h, mi, s) = (num(&b[12..14])?, num(&b[15..17])?, num(&b[18..20])?);
+    let sign = match b[21] {
+        b'+' => 1i64,
+        b'-' => -1,
+        _ => return None,
+    };
+    let off = i64::from(num(&b[22..24])?) * 60 + i64::from(num(&b[24..26])?);
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let local = date
+        .and_hms_opt(h, mi, s.min(59))?
+        .and_utc()
+        .timestamp_millis();
+    Some((date, local - sign * off * 60_000))
+}
+
+/// `0.012` → 12 ms.
+fn parse_seconds_ms(b: &[u8]) -> Option<i64> {
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b[..0]),
+    };
+    let int = i64::from(num(int)?);
+    let mut ms = 0i64;
+    let mut scale = 100;
+    for &c in frac.iter().take(3) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        ms += i64::from(c - b'0') * scale;
+        scale /= 10;
+    }
+    if frac.iter().skip(3).any(|c| !c.is_ascii_digit()) {
+        return None;
+    }
+    Some(int * 1000 + ms)
+}
+
+fn status_family(code: u32) -> Option<&'static str> {
+    Some(match code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => return None,
+    })
+}
+
+/// A coarse class of the user agent: enough for traffic analysis, not enough
+/// to single anyone out (SILVER-NGINX-8).
+pub fn user_agent_class(ua: &[u8], bot: bool) -> &'static str {
+    if bot {
+        return "bot";
+    }
+    let has = |s: &[u8]| memchr::memmem::find(ua, s).is_some();
+    if ua.is_empty() || ua == b"-" {
+        "unknown"
+    } else if has(b"Mobile") || has(b"Android") || has(b"iPhone") {
+        "mobile_browser"
+    } else if has(b"Mozilla/") {
+        "desktop_browser"
+    } else {
+        "other"
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Path without its query string, and the sorted names of the query parameters
+/// (their values may hold personal data: e-mails, tokens).
+fn split_target(target: &[u8]) -> (String, Option<String>) {
+    match target.iter().position(|&c| c == b'?') {
+        None => (lossy(target), None),
+        Some(i) => {
+            let mut keys: Vec<String> = target[i + 1..]
+                .split(|&c| c == b'&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| lossy(kv.split(|&c| c == b'=').next().unwrap_or(b"")))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            (lossy(&target[..i]), Some(keys.join(",")))
+        }
+    }
+}
+
+fn referer_of(r: &[u8]) -> Option<String> {
+    if r.is_empty() || r == b"-" {
+        return None;
+    }
+    let end = r
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(r.len());
+    Some(lossy(&r[..end]))
+}
+
+fn reject(source: &str, line_no: u64, field: &str, reason: String) -> Reject {
+    Reject {
+        bronze_key: source.to_string(),
+        line: line_no,
+        field: field.to_string(),
+        reason,
+    }
+}
+
+/// Parse a block of lines of one bronze log file; `first_line` is the line
+/// number of its first line.
+pub fn parse(
+    bytes: &[u8],
+    first_line: u64,
+    bronze_key: &str,
+    fmt: &LogFormat,
+    cache: &mut Cache,
+) -> Parsed {
+    let mut p = Parsed::default();
+    let mut clean = Vec::new();
+    // The newline that ends the file does not start another line.
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.is_empty() && bytes.len() <= 1 {
+        return p;
+    }
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line_no = first_line + i as u64;
+        p.lines += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let had_nul = memchr::memchr(0, raw).is_some();
+        let line: &[u8] = if had_nul {
+            clean.clear();
+            clean.extend(raw.iter().copied().filter(|&b| b != 0));
+            p.nul_lines += 1;
+            &clean
+        } else {
+            raw
+        };
+        match parse_line(line, fmt, cache, &mut p.rows) {
+            Ok(()) => {
+                p.rows.nul_cleaned.push(had_nul);
+                p.rows.line_no.push(line_no as i64);
+            }
+            Err((field, reason)) => p.rejects.push(reject(bronze_key, line_no, field, reason)),
+        }
+    }
+    p
+}
+
+type LineError = (&'static str, String);
+
+fn parse_line(
+    line: &[u8],
+    fmt: &LogFormat,
+    cache: &mut Cache,
+    rows: &mut Rows,
+) -> Result<(), LineError> {
+    if line.is_empty() {
+        return Err(("line", "empty line".into()));
+    }
+    let fields = fmt.split(line).map_err(|Mismatch { expected, at }| {
+        ("line", format!("does not match the log_format: expected {expected} at byte {at} (truncated or malformed line)"))
+    })?;
+    let get = |f: Field| fields.get(f);
+
+    let (date, ts) = get(Field::TimeLocal)
+        .and_then(parse_time_local)
+        .ok_or(("time_local", "invalid $time_local".to_string()))?;
+    let request = get(Field::Request).unwrap_or_default();
+    let mut parts = request.splitn(3, |&c| c == b' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts
+        .next()
+        .ok_or(("request", "request without a target".to_string()))?;
+    let protocol = parts.next();
+    if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
+        return Err(("request", "invalid HTTP method".into()));
+    }
+    let status = get(Field::Status)
+        .and_then(num)
+        .filter(|s| (100..600).contains(s));
+    let status = status.ok_or(("status", "invalid $status".to_string()))?;
+    let size = match get(Field::BodyBytesSent) {
+        None => None,
+        Some(b) => Some(i64::from(
+            num(b).ok_or(("body_bytes_sent", "invalid $body_bytes_sent".to_string()))?,
+        )),
+    };
+    let rt = match get(Field::RequestTime) {
+        None => None,
+        Some(b) => {
+            Some(parse_seconds_ms(b).ok_or(("request_time", "invalid $request_time".to_string()))?)
+        }
+    };
+    let ua = get(Field::UserAgent).unwrap_or_default();
+    let bot = BOT_UA.is_match(ua);
+    let (path, query_keys) = split_target(target);
+
+    rows.log_date
+        .push((date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32);
+    rows.ts_ms.push(ts);
+    rows.ip_truncated
+        .push(get(Field::RemoteAddr).and_then(|a| truncate_ip(&String::from_utf8_lossy(a))));
+    rows.customer_id.push(match get(Field::Customer) {
+        None | Some(b"-") | Some(b"") => None,
+        Some(c) => Some(cache.get(c)),
+    });
+    rows.method.push(lossy(method));
+    rows.path.push(path);
+    rows.query_keys.push(query_keys);
+    rows.protocol.push(protocol.map(lossy));
+    rows.status_code.push(status as i32);
+    rows.status_family
+        .push(status_family(status).unwrap_or("5xx"));
+    rows.response_size_bytes.push(size);
+    rows.referer.push(get(Field::Referer).and_then(referer_of));
+    rows.is_bot.push(bot);
+    rows.user_agent_class.push(user_agent_class(ua, bot));
+    rows.response_time_ms.push(rt);
+    Ok(())
+}
+
+/// `kvt silver nginx`: the runner's view.
+pub struct NginxSource {
+    fmt: LogFormat,
+    cache: Cache,
+    /// Share of discarded lines above which a file fails the step (C5: 5 %).
+    pub tolerance: f64,
+    builders: BTreeMap<i32, Rows>,
+    bronze_key: String,
+}
+
+impl NginxSource {
+    pub fn new(fmt: LogFormat, pseudo: Pseudonymizer, tolerance: f64) -> NginxSource {
+        NginxSource {
+            fmt,
+            cache: Cache::new(pseudo),
+            tolerance,
+            builders: BTreeMap::new(),
+            bronze_key: String::new(),
+        }
+    }
+}
+
+/// `log_date=YYYY-MM-DD`
+pub fn partition_of(day: i32) -> String {
+    format!("log_date={}", super::from_epoch_days(day))
+}
+
+impl Source for NginxSource {
+    fn name(&self) -> &'static str {
+        "nginx"
+    }
+    fn table(&self) -> &'static str {
+        "nginx"
+    }
+    fn bronze_source(&self) -> &'static str {
+        "nginx"
+    }
+    fn streaming(&self) -> bool {
+        true
+    }
+
+    fn process(
+        &mut self,
+        input: &Input,
+        first_line: u64,
+        block: &[u8],
+        keep: Option<&BTreeSet<String>>,
+        seen: &mut BTreeSet<String>,
+        rejects: &mut Vec<Reject>,
+    ) -> anyhow::Result<Counts> {
+        let p = parse(block, first_line, &input.key, &self.fmt, &mut self.cache);
+        self.bronze_key.clone_from(&input.key);
+        let mut counts = Counts {
+            rows_in: p.lines,
+            rejected: p.rejects.len() as u64,
+            flagged: p.nul_lines,
+            ..Default::default()
+        };
+        rejects.extend(p.rejects);
+        // Split the block's rows by log date.
+        let rows = p.rows;
+        let mut by_day: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        for (i, d) in rows.log_date.iter().enumerate() {
+            by_day.entry(*d).or_default().push(i);
+        }
+        for (day, idx) in by_day {
+            let part = partition_of(day);
+            seen.insert(part.clone());
+            if keep.is_some_and(|k| !k.contains(&part)) {
+                continue;
+            }
+            counts.rows_out += idx.len() as u64;
+            let b = self.builders.entry(day).or_default();
+            b.append_rows(&rows, &idx);
+        }
+        Ok(counts)
+    }
+
+    fn take(&mut self, all: bool) -> anyhow::Result<Vec<(String, DataFrame)>> {
+        let ready: Vec<i32> = self
+            .builders
+            .iter()
+            .filter(|(_, r)| all || r.len() >= super::parts::PART_ROWS)
+            .map(|(d, _)| *d)
+            .collect();
+        let mut out = Vec::new();
+        for d in ready {
+            if let Some(rows) = self.builders.remove(&d) {
+                out.push((partition_of(d), rows.into_frame(&self.bronze_key)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn verdict(&self, input: &Input, c: &Counts) -> Option<String> {
+        let share = if c.rows_in == 0 {
+            0.0
+        } else {
+            c.rejected as f64 / c.rows_in as f64
+        };
+        (share > self.tolerance).then(|| {
+            format!(
+                "{}: {} of {} lines discarded ({:.2} %), above the {:.1} % tolerance",
+                input.key,
+                c.rejected,
+                c.rows_in,
+                share * 100.0,
+                self.tolerance * 100.0
+            )
+        })
+    }
+}
+
+impl Rows {
+    fn append_rows(&mut self, o: &Rows, idx: &[usize]) {
+        for &i in idx {
+            self.log_date.push(o.log_date[i]);
+            self.ts_ms.push(o.ts_ms[i]);
+            self.ip_truncated.push(o.ip_truncated[i].clone());
+            self.customer_id.push(o.customer_id[i].clone());
+            self.method.push(o.method[i].clone());
+            self.path.push(o.path[i].clone());
+            self.query_keys.push(o.query_keys[i].clone());
+            self.protocol.push(o.protocol[i].clone());
+            self.status_code.push(o.status_code[i]);
+            self.status_family.push(o.status_family[i]);
+            self.response_size_bytes.push(o.response_size_bytes[i]);
+            self.referer.push(o.referer[i].clone());
+            self.is_bot.push(o.is_bot[i]);
+            self.user_agent_class.push(o.user_agent_class[i]);
+            self.response_time_ms.push(o.response_time_ms[i]);
+            self.nul_cleaned.push(o.nul_cleaned[i]);
+            self.line_no.push(o.line_no[i]);
+        }
+    }
+
+    /// The silver frame (column order = docs/silver.md).
+    pub fn into_frame(self, bronze_key: &str) -> PolarsResult<DataFrame> {
+        let n = self.len();
+        DataFrame::new(
+            n,
+            vec![
+                Int32Chunked::from_vec("log_date".into(), self.log_date)
+                    .into_date()
+                    .into_column(),
+                Int64Chunked::from_vec("timestamp".into(), self.ts_ms)
+                    .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+                    .into_column(),
+                Column::new("ip_truncated".into(), self.ip_truncated),
+                Column::new("customer_id".into(), self.customer_id),
+                Column::new("method".into(), self.method),
+                Column::new("path".into(), self.path),
+                Column::new("query_keys".into(), self.query_keys),
+                Column::new("protocol".into(), self.protocol),
+                Column::new("status_code".into(), self.status_code),
+                Column::new("status_family".into(), self.status_family),
+                Column::new("response_size_bytes".into(), self.response_size_bytes),
+                Column::new("referer".into(), self.referer),
+                Column::new("is_bot".into(), self.is_bot),
+                Column::new("user_agent_class".into(), self.user_agent_class),
+                Column::new("response_time_ms".into(), self.response_time_ms),
+                Column::new("nul_cleaned".into(), self.nul_cleaned),
+                Column::new("bronze_key".into(), vec![bronze_key; n]),
+                Column::new("bronze_line".into(), self.line_no),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::silver::logformat::{COMBINED_FORMAT, KVT_FORMAT};
+
+    fn pseudo() -> Pseudonymizer {
+        Pseudonymizer::new(b"test-key")
+    }
+
+    const OK: &str = r#"192.168.1.45 - CUST-000123 [17/Mar/2026:15:05:09 +0100] "GET /compte?email=jean.dupont@example.com&x=1 HTTP/1.1" 200 5123 "https://kivendtout.fr/panier?id=9" "Mozilla/5.0 (Linux; Android 14) Mobile" 0.012"#;
+
+    fn run(text: &[u8], format: &str) -> Parsed {
+        let mut c = Cache::new(pseudo());
+        parse(
+            text,
+            1,
+            "bronze/nginx_data/a.log",
+            &LogFormat::compile(format).unwrap(),
+            &mut c,
+        )
+    }
+
+    #[test]
+    fn a_valid_line_becomes_a_clean_row() {
+        let p = run(format!("{OK}\n").as_bytes(), KVT_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(p.lines, 1);
+        let r = &p.rows;
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.ip_truncated[0].as_deref(), Some("192.168.1.xxx"));
+        assert_eq!(r.customer_id[0], Some(pseudo().pseudo("CUST-000123")));
+        assert_eq!(r.path[0], "/compte");
+        assert_eq!(r.query_keys[0].as_deref(), Some("email,x"));
+        assert_eq!(
+            r.referer[0].as_deref(),
+            Some("https://kivendtout.fr/panier")
+        );
+        assert_eq!(r.status_family[0], "2xx");
+        assert_eq!(r.response_time_ms[0], Some(12));
+        assert_eq!(r.user_agent_class[0], "mobile_browser");
+        assert!(!r.is_bot[0]);
+        // 15:05:09 +0100 = 14:05:09Z
+        assert_eq!(r.ts_ms[0], 1_773_756_309_000);
+        assert_eq!(r.log_date[0], 20_529);
+    }
+
+    #[test]
+    fn nul_bytes_are_removed_and_the_line_kept() {
+        let line = OK.replace("/compte", "/com\0\0pte");
+        let p = run(line.as_bytes(), KVT_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(p.nul_lines, 1);
+        assert!(p.rows.nul_cleaned[0]);
+        assert_eq!(p.rows.path[0], "/compte");
+    }
+
+    #[test]
+    fn truncated_and_garbage_lines_are_rejected_with_their_line_number() {
+        let cut = &OK[..OK.len() - 20];
+        let text = format!(
+            "{OK}\n{cut}\n2026/03/17 15:05:09 [error] 12#12: upstream timed out\n\n{{\"x\":1}}\n"
+        );
+        let p = run(text.as_bytes(), KVT_FORMAT);
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.lines, 5);
+        let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert!(
+            p.rejects[0].reason.contains("http_user_agent"),
+            "{}",
+            p.rejects[0].reason
+        );
+        assert_eq!(p.rejects[2].reason, "empty line");
+    }
+
+    #[test]
+    fn ipv6_status_families_and_bots() {
+        let line = r#"2a01:e0a:1f2:3b40::1 - - [17/Mar/2026:03:00:00 +0100] "POST /api/panier HTTP/2.0" 503 0 "-" "python-requests/2.31" 1.500"#;
+        let p = run(line.as_bytes(), KVT_FORMAT);
+        assert_eq!(p.rows.ip_truncated[0].as_deref(), Some("2a01:e0a:1f2::/48"));
+        assert_eq!(p.rows.customer_id[0], None);
+        assert_eq!(p.rows.status_family[0], "5xx");
+        assert!(p.rows.is_bot[0]);
+        assert_eq!(p.rows.user_agent_class[0], "bot");
+        assert_eq!(p.rows.response_time_ms[0], Some(1500));
+        assert_eq!(p.rows.referer[0], None);
+    }
+
+    #[test]
+    fn combined_format_has_no_customer_and_no_time() {
+        let line = r#"10.1.2.3 - frank [17/Mar/2026:15:05:09 +0100] "GET / HTTP/1.1" 304 0 "-" "Mozilla/5.0""#;
+        let p = run(line.as_bytes(), COMBINED_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(p.rows.customer_id[0], None);
+        assert_eq!(p.rows.response_time_ms[0], None);
+        assert_eq!(p.rows.status_family[0], "3xx");
+    }
+
+    #[test]
+    fn time_local() {
+        let (d, ms) = parse_time_local(b"31/Dec/2026:23:59:59 -0500").unwrap();
+        assert_eq!(d.to_string(), "2026-12-31");
+        assert_eq!(
+            ms,
+            NaiveDate::from_ymd_opt(2027, 1, 1)
+                .unwrap()
+                .and_hms_opt(4, 59, 59)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        );
+        assert!(parse_time_local(b"31/Foo/2026:23:59:59 -0500").is_none());
+        assert!(parse_time_local(b"30/Feb/2026:23:59:59 +0000").is_none());
+        assert_eq!(parse_seconds_ms(b"60.005"), Some(60_005));
+        assert_eq!(parse_seconds_ms(b"2"), Some(2000));
+        assert_eq!(parse_seconds_ms(b"0.1x"), None);
+    }
+}

@@ -1,0 +1,417 @@
+//! The one runner every silver source shares (DESIGN §6).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use polars::prelude::DataFrame;
+
+use super::parts::{self, Part};
+use super::{Counts, Input, Mode, ObjectState, Reject, State};
+use crate::ingest::manifest::Manifest;
+use crate::store::{Key, Metadata, Store};
+
+/// A silver source, seen by the runner.
+pub trait Source: Send {
+    /// CLI name and state name (`nginx`).
+    fn name(&self) -> &'static str;
+    /// Silver table written (`nginx`).
+    fn table(&self) -> &'static str;
+    /// Bronze manifest the inputs come from (`nginx`, or `kafka`).
+    fn bronze_source(&self) -> &'static str;
+    /// Keep only the bronze objects this source reads (e.g. one Kafka topic).
+    fn accepts(&self, key: &str) -> bool {
+        let _ = key;
+        true
+    }
+    /// Read objects whole (`false`: in blocks of complete lines).
+    fn whole_objects(&self) -> bool {
+        false
+    }
+    /// Rows need no cross-object step (deduplication): the runner writes each
+    /// object's rows as they come, as parts of their own (bounded memory).
+    fn streaming(&self) -> bool {
+        false
+    }
+    /// Parse a block. Rows go to the builders unless `keep` is given and their
+    /// partition is not in it; every partition seen is added to `seen`.
+    fn process(
+        &mut self,
+        input: &Input,
+        first_line: u64,
+        block: &[u8],
+        keep: Option<&BTreeSet<String>>,
+        seen: &mut BTreeSet<String>,
+        rejects: &mut Vec<Reject>,
+    ) -> anyhow::Result<Counts>;
+    /// Frames ready to be written, by partition: only full builders, or
+    /// everything left when `all` (deduplicated and sorted canonically).
+    fn take(&mut self, all: bool) -> anyhow::Result<Vec<(String, DataFrame)>>;
+    /// Counts added by the final step (deduplication), if any.
+    fn finish_counts(&mut self) -> Counts {
+        Counts::default()
+    }
+    /// A data verdict on one object (e.g. too many discarded lines): `Some(reason)` = exit 1.
+    fn verdict(&self, input: &Input, counts: &Counts) -> Option<String> {
+        let _ = (input, counts);
+        None
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub objects_new: usize,
+    pub objects_read: usize,
+    pub objects_superseded: usize,
+    pub counts: Counts,
+    pub partitions_written: Vec<String>,
+    pub partitions_dropped: Vec<String>,
+    pub rows_written: u64,
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+    /// Data verdicts (exit 1): objects above their tolerance.
+    pub verdicts: Vec<String>,
+}
+
+fn state_key(source: &str) -> Key {
+    Key::new(format!("silver/_state/{source}.json"))
+}
+
+/// `silver/_rejects/<source>/<bronze key>.jsonl`
+pub fn rejects_key(source: &str, bronze_key: &str) -> Key {
+    Key::new(format!("silver/_rejects/{source}/{bronze_key}.jsonl"))
+}
+
+async fn load_state(store: &Store, source: &str) -> anyhow::Result<State> {
+    match store.get_opt(&state_key(source)).await? {
+        None => Ok(State::default()),
+        Some(b) => serde_json::from_slice(&b).with_context(|| {
+            format!(
+                "corrupt silver state {}",
+                store.display_key(&state_key(source))
+            )
+        }),
+    }
+}
+
+/// The latest version of every source file in the bronze manifest.
+async fn latest_inputs(store: &Store, src: &dyn Source) -> anyhow::Result<Vec<Input>> {
+    let mut out = Vec::new();
+    if src.bronze_source() == crate::ingest::kafka::MANIFEST_SOURCE {
+        let m = crate::ingest::kafka::KafkaManifest::load(store)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for e in m.entries {
+            if src.accepts(e.key.as_str()) {
+                out.push(Input {
+                    key: e.key.to_string(),
+                    source_id: e.key.to_string(),
+                    ingested_at: e.ingested_at,
+                    size: e.size,
+                });
+            }
+        }
+    } else {
+        let m = Manifest::load(store, src.bronze_source()).await?;
+        for e in m.latest().values() {
+            if src.accepts(e.key.as_str()) {
+                out.push(Input {
+                    key: e.key.to_string(),
+                    source_id: e.source_id.clone(),
+                    ingested_at: e.ingested_at,
+                    size: e.size,
+                });
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Feed one bronze object to `f` in blocks of complete lines (or whole).
+async fn read_blocks(
+    store: &Store,
+    input: &Input,
+    whole: bool,
+    mut f: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    const BLOCK: usize = 32 * 1024 * 1024;
+    let key = Key::new(input.key.clone());
+    if whole {
+        let b = store.get(&key).await?;
+        f(1, &b)?;
+        return Ok(b.len() as u64);
+    }
+    let mut stream = store.get_stream(&key).await?;
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 1024 * 1024);
+    let mut line = 1u64;
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        total += chunk.len() as u64;
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= BLOCK {
+            if let Some(cut) = memchr::memrchr(b'\n', &buf) {
+                let rest = buf.split_off(cut + 1);
+                f(line, &buf)?;
+                line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                buf = rest;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        f(line, &buf)?;
+    }
+    Ok(total)
+}
+
+/// Parts written so far, by partition, tagged with the object that produced
+/// them so a partition's parts are listed in canonical (object key) order.
+struct Writer<'s> {
+    store: &'s Store,
+    table: &'static str,
+    parts: BTreeMap<String, Vec<(String, usize, Part)>>,
+    rows: u64,
+    bytes: u64,
+}
+
+impl Writer<'_> {
+    async fn write(
+        &mut self,
+        origin: &str,
+        frames: Vec<(String, DataFrame)>,
+    ) -> anyhow::Result<()> {
+        for (partition, mut df) in frames {
+            if df.height() == 0 {
+                continue;
+            }
+            let rows = df.height() as u64;
+            let bytes = parts::to_parquet(&mut df)?;
+            let list = self.parts.entry(partition.clone()).or_default();
+            let seq = list.iter().filter(|(o, _, _)| o == origin).count();
+            let part =
+                parts::write_part(self.store, self.table, &partition, origin, seq, rows, bytes)
+                    .await?;
+            self.rows += rows;
+            self.bytes += part.bytes;
+            list.push((origin.to_string(), seq, part));
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, partition: &str) -> Option<Vec<Part>> {
+        let mut list = self.parts.remove(partition)?;
+        list.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        Some(list.into_iter().map(|(_, _, p)| p).collect())
+    }
+}
+
+/// Read one object through the source; write what it yields when streaming.
+#[allow(clippy::too_many_arguments)]
+async fn read_object(
+    store: &Store,
+    src: &mut dyn Source,
+    writer: &mut Writer<'_>,
+    input: &Input,
+    keep: Option<&BTreeSet<String>>,
+    seen: &mut BTreeSet<String>,
+    rejects: &mut Vec<Reject>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<(Counts, u64)> {
+    let mut counts = Counts::default();
+    let streaming = src.streaming();
+    let mut pending = Vec::new();
+    let read = read_blocks(store, input, src.whole_objects(), |first, block| {
+        counts += src.process(input, first, block, keep, seen, rejects)?;
+        if streaming {
+            pending.extend(src.take(false)?);
+        }
+        progress(block.len() as u64);
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("reading {}", input.key))?;
+    if streaming {
+        pending.extend(src.take(true)?);
+    }
+    writer.write(&input.key, pending).await?;
+    Ok((counts, read))
+}
+
+/// Run one source.
+pub async fn run(
+    store: &Store,
+    src: &mut dyn Source,
+    mode: Mode,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<Outcome> {
+    let name = src.name();
+    let table = src.table();
+    let mut out = Outcome::default();
+    let mut state = load_state(store, name).await?;
+    let latest = latest_inputs(store, src).await?;
+    let latest_keys: BTreeSet<&str> = latest.iter().map(|i| i.key.as_str()).collect();
+
+    // Which objects are new, and which processed ones a newer version replaced.
+    let new: Vec<&Input> = latest
+        .iter()
+        .filter(|i| match mode {
+            Mode::Full => true,
+            Mode::Date(d) => i.ingested_at.date_naive() == d || !state.objects.contains_key(&i.key),
+            Mode::New => !state.objects.contains_key(&i.key),
+        })
+        .collect();
+    let superseded: Vec<String> = state
+        .objects
+        .keys()
+        .filter(|k| !latest_keys.contains(k.as_str()))
+        .cloned()
+        .collect();
+    out.objects_new = new.len();
+    out.objects_superseded = superseded.len();
+    if new.is_empty() && superseded.is_empty() && mode != Mode::Full {
+        return Ok(out);
+    }
+    let existing: BTreeSet<String> = parts::list_partitions(store, table)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut writer = Writer {
+        store,
+        table,
+        parts: BTreeMap::new(),
+        rows: 0,
+        bytes: 0,
+    };
+    let mut new_state: BTreeMap<String, ObjectState> = BTreeMap::new();
+    let mut rejects_of: BTreeMap<String, Vec<Reject>> = BTreeMap::new();
+
+    // 1. New objects, whole: the partitions they touch are affected.
+    let mut affected: BTreeSet<String> = BTreeSet::new();
+    for input in &new {
+        let mut seen = BTreeSet::new();
+        let mut rejects = Vec::new();
+        let (counts, read) = read_object(
+            store,
+            src,
+            &mut writer,
+            input,
+            None,
+            &mut seen,
+            &mut rejects,
+            progress,
+        )
+        .await?;
+        if let Some(v) = src.verdict(input, &counts) {
+            out.verdicts.push(v);
+        }
+        out.bytes_read += read;
+        out.objects_read += 1;
+        out.counts += counts;
+        affected.extend(seen.iter().cloned());
+        new_state.insert(input.key.clone(), object_state(input, seen, &counts));
+        rejects_of.insert(input.key.clone(), rejects);
+    }
+    for k in &superseded {
+        if let Some(o) = state.objects.get(k) {
+            affected.extend(o.partitions.iter().cloned());
+        }
+    }
+    if mode == Mode::Full {
+        affected.extend(existing.iter().cloned());
+    }
+
+    // 2. Earlier objects that also feed an affected partition: only those rows.
+    let others: Vec<&Input> = latest
+        .iter()
+        .filter(|i| {
+            !new_state.contains_key(&i.key)
+                && state
+                    .objects
+                    .get(&i.key)
+                    .is_some_and(|o| o.partitions.iter().any(|p| affected.contains(p)))
+        })
+        .collect();
+    for input in others {
+        let mut seen = BTreeSet::new();
+        let mut rejects = Vec::new();
+        let (_, read) = read_object(
+            store,
+            src,
+            &mut writer,
+            input,
+            Some(&affected),
+            &mut seen,
+            &mut rejects,
+            progress,
+        )
+        .await?;
+        out.bytes_read += read;
+        out.objects_read += 1;
+    }
+    writer.write("", src.take(true)?).await?;
+    out.counts += src.finish_counts();
+
+    // 3. Commit: every affected partition is replaced whole, or dropped if nothing feeds it now.
+    for p in &affected {
+        match writer.take(p) {
+            Some(list) => {
+                parts::commit_partition(store, table, p, list).await?;
+                out.partitions_written.push(p.clone());
+            }
+            None => {
+                if existing.contains(p) {
+                    parts::drop_partition(store, table, p).await?;
+                    out.partitions_dropped.push(p.clone());
+                }
+            }
+        }
+    }
+    out.rows_written = writer.rows;
+    out.bytes_written = writer.bytes;
+
+    // 4. Rejects of the objects read as new (each object's file rewritten whole).
+    for (key, rejects) in &rejects_of {
+        let rk = rejects_key(name, key);
+        if rejects.is_empty() {
+            store.delete(&rk).await?;
+        } else {
+            let mut body = Vec::new();
+            for r in rejects {
+                serde_json::to_writer(&mut body, r)?;
+                body.push(b'\n');
+            }
+            store.put(&rk, Bytes::from(body), &Metadata::new()).await?;
+        }
+    }
+
+    // 5. State: processed objects; replaced versions forgotten (their rejects too).
+    for k in &superseded {
+        state.objects.remove(k);
+        store.delete(&rejects_key(name, k)).await?;
+    }
+    if mode == Mode::Full {
+        state
+            .objects
+            .retain(|k, _| latest_keys.contains(k.as_str()));
+    }
+    state.objects.extend(new_state);
+    let body = serde_json::to_vec_pretty(&state)?;
+    store
+        .put(&state_key(name), Bytes::from(body), &Metadata::new())
+        .await?;
+    Ok(out)
+}
+
+fn object_state(input: &Input, partitions: BTreeSet<String>, c: &Counts) -> ObjectState {
+    ObjectState {
+        source_id: input.source_id.clone(),
+        partitions,
+        rows_in: c.rows_in,
+        rows_out: c.rows_out,
+        rejected: c.rejected,
+    }
+}
