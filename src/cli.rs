@@ -91,9 +91,32 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SilverCommand {
+    /// Salesforce CRM export → silver/crm/pays=…/ (SILVER-CRM-*)
+    Crm(SilverArgs),
+    /// Firebase Analytics events → silver/firebase/event_date=…/event_name=…/ (SILVER-FB-*)
+    Firebase(SilverArgs),
     /// Nginx access logs → silver/nginx/log_date=…/ (SILVER-NGINX-*)
     #[command(after_long_help = SILVER_NGINX_EXAMPLES)]
     Nginx(SilverNginxArgs),
+    /// Carrier deliveries → silver/logistics/pays_destination=…/mois_expedition=…/ (SILVER-LOG-*)
+    Logistics(SilverArgs),
+    /// KYC provider export → silver/kyc/mois_soumission=…/ (SILVER-KYC-*)
+    Kyc(SilverArgs),
+    /// Kafka payments in bronze → silver/payments/event_date=…/ (CONTRACTS C1, C8)
+    Payments(SilverTopicArgs),
+    /// Kafka orders in bronze → silver/orders/ and silver/order_items/ by event_date (C1, C8)
+    Orders(SilverTopicArgs),
+}
+
+/// Arguments of `kvt silver payments|orders`.
+#[derive(Debug, Clone, Args)]
+pub struct SilverTopicArgs {
+    #[command(flatten)]
+    pub common: SilverArgs,
+
+    /// Topic whose bronze objects to read [default: payments, or orders]
+    #[arg(long, env = env::TOPIC, value_name = "TOPIC")]
+    pub topic: Option<String>,
 }
 
 const SILVER_NGINX_EXAMPLES: &str = "\

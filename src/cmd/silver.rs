@@ -9,7 +9,12 @@ use crate::lineage::Dataset;
 use crate::lock::RunLock;
 use crate::run::{ExitStatus, Report, RunContext};
 use crate::secret::Secret;
+use crate::silver::crm::CrmSource;
+use crate::silver::events::{EventSource, Stream};
+use crate::silver::firebase::FirebaseSource;
+use crate::silver::kyc::KycSource;
 use crate::silver::logformat::{LogFormat, COMBINED_FORMAT, KVT_FORMAT};
+use crate::silver::logistics::LogisticsSource;
 use crate::silver::nginx::NginxSource;
 use crate::silver::pseudo::{Pseudonymizer, DEV_KEY};
 use crate::silver::runner::{self, Source};
@@ -46,8 +51,17 @@ fn mode(args: &SilverArgs) -> Mode {
     }
 }
 
+/// The run's "today" in Europe/Paris (CONTRACTS C9: ages, SLA flags).
+pub fn today(ctx: &RunContext) -> chrono::NaiveDate {
+    ctx.clock
+        .now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
+}
+
 fn build(cmd: &SilverCommand, ctx: &RunContext) -> anyhow::Result<Box<dyn Source>> {
-    match cmd {
+    let day = today(ctx);
+    Ok(match cmd {
         SilverCommand::Nginx(a) => {
             let spec = a
                 .nginx_format
@@ -62,31 +76,58 @@ fn build(cmd: &SilverCommand, ctx: &RunContext) -> anyhow::Result<Box<dyn Source
             let fmt = LogFormat::compile(text)
                 .with_context(|| format!("invalid nginx log_format `{spec}`"))?;
             let tolerance = ctx.config.silver.nginx_tolerance.unwrap_or(0.05);
-            Ok(Box::new(NginxSource::new(
-                fmt,
-                pseudonymizer(&a.common)?,
-                tolerance,
-            )))
+            Box::new(NginxSource::new(fmt, pseudonymizer(&a.common)?, tolerance))
         }
-    }
+        SilverCommand::Crm(a) => Box::new(CrmSource::new(pseudonymizer(a)?, day)),
+        SilverCommand::Firebase(a) => Box::new(FirebaseSource::new(pseudonymizer(a)?, day)),
+        SilverCommand::Logistics(a) => Box::new(LogisticsSource::new(pseudonymizer(a)?, day)),
+        SilverCommand::Kyc(a) => Box::new(KycSource::new(pseudonymizer(a)?, day)),
+        SilverCommand::Payments(a) => {
+            let topic = a.topic.as_deref().unwrap_or("payments");
+            Box::new(EventSource::new(
+                Stream::Payments,
+                topic,
+                pseudonymizer(&a.common)?,
+                day,
+            ))
+        }
+        SilverCommand::Orders(a) => {
+            let topic = a.topic.as_deref().unwrap_or("orders");
+            Box::new(EventSource::new(
+                Stream::Orders,
+                topic,
+                pseudonymizer(&a.common)?,
+                day,
+            ))
+        }
+    })
 }
 
 fn common(cmd: &SilverCommand) -> &SilverArgs {
     match cmd {
         SilverCommand::Nginx(a) => &a.common,
+        SilverCommand::Payments(a) | SilverCommand::Orders(a) => &a.common,
+        SilverCommand::Crm(a)
+        | SilverCommand::Firebase(a)
+        | SilverCommand::Logistics(a)
+        | SilverCommand::Kyc(a) => a,
     }
 }
 
 pub fn source_name(cmd: &SilverCommand) -> &'static str {
-    match cmd {
-        SilverCommand::Nginx(_) => "nginx",
-    }
+    command_name(cmd).trim_start_matches("silver ")
 }
 
 /// The command words of the summary line (`silver nginx`).
 pub fn command_name(cmd: &SilverCommand) -> &'static str {
     match cmd {
+        SilverCommand::Crm(_) => "silver crm",
+        SilverCommand::Firebase(_) => "silver firebase",
         SilverCommand::Nginx(_) => "silver nginx",
+        SilverCommand::Logistics(_) => "silver logistics",
+        SilverCommand::Kyc(_) => "silver kyc",
+        SilverCommand::Payments(_) => "silver payments",
+        SilverCommand::Orders(_) => "silver orders",
     }
 }
 
@@ -104,13 +145,13 @@ pub async fn run(cmd: &SilverCommand, ctx: &RunContext) -> ExitStatus {
         store.namespace(),
         store.display_key(&layout::bronze_manifest(src.bronze_source())),
     );
-    let mut output = Dataset::new(store.namespace(), format!("silver/{}", src.table()));
-    ctx.start(
-        &job,
-        std::slice::from_ref(&input),
-        std::slice::from_ref(&output),
-    )
-    .await;
+    let mut outputs: Vec<Dataset> = src
+        .tables()
+        .iter()
+        .map(|t| Dataset::new(store.namespace(), format!("silver/{t}")))
+        .collect();
+    ctx.start(&job, std::slice::from_ref(&input), &outputs)
+        .await;
 
     let lock = match RunLock::acquire(
         &store,
@@ -173,9 +214,11 @@ pub async fn run(cmd: &SilverCommand, ctx: &RunContext) -> ExitStatus {
     report.rows_rejected = out.counts.rejected;
     report.bytes = out.bytes_written;
     report.files = out.partitions_written.len() as u64;
-    output.rows = Some(out.rows_written);
-    output.bytes = Some(out.bytes_written);
+    if let [only] = outputs.as_mut_slice() {
+        only.rows = Some(out.rows_written);
+        only.bytes = Some(out.bytes_written);
+    }
     report.inputs = vec![input];
-    report.outputs = vec![output];
+    report.outputs = outputs;
     ctx.finish(command, name, &job, report).await
 }

@@ -7,7 +7,12 @@
 //! bronze object that feeds them, writes them atomically ([`parts`]), writes
 //! the rejects and the state, and reports.
 
+pub mod crm;
+pub mod events;
+pub mod firebase;
+pub mod kyc;
 pub mod logformat;
+pub mod logistics;
 pub mod nginx;
 pub mod parts;
 pub mod pseudo;

@@ -361,17 +361,17 @@ impl NginxSource {
     }
 }
 
-/// `log_date=YYYY-MM-DD`
+/// `nginx/log_date=YYYY-MM-DD`
 pub fn partition_of(day: i32) -> String {
-    format!("log_date={}", super::from_epoch_days(day))
+    format!("nginx/log_date={}", super::from_epoch_days(day))
 }
 
 impl Source for NginxSource {
     fn name(&self) -> &'static str {
         "nginx"
     }
-    fn table(&self) -> &'static str {
-        "nginx"
+    fn tables(&self) -> &'static [&'static str] {
+        &["nginx"]
     }
     fn bronze_source(&self) -> &'static str {
         "nginx"

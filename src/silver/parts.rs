@@ -1,9 +1,11 @@
 //! Silver partitions: Parquet parts plus a `_parts.json` commit record.
 //!
 //! ```text
-//! silver/<table>/<col>=<value>[/<col>=<value>]/part-<n>-<sha256[..12]>.parquet
+//! silver/<table>/<col>=<value>[/<col>=<value>]/part-<origin>-<sha256[..12]>.parquet
 //! silver/<table>/<partition>/_parts.json      the list of current parts (the commit point)
 //! ```
+//!
+//! A partition is named by its path under `silver/`: `<table>/<col>=<value>…`.
 //!
 //! Replacing a partition writes its new parts (names derived from their content,
 //! so they never overwrite a current part), then `_parts.json` in one atomic PUT,
@@ -70,17 +72,16 @@ pub struct PartsFile {
     pub parts: Vec<Part>,
 }
 
-/// `silver/<table>/<partition>`.
-pub fn partition_prefix(table: &str, partition: &str) -> Key {
-    Key::new(format!("silver/{table}/{partition}"))
+/// `silver/<table>/<partition…>` of a partition path.
+pub fn partition_prefix(path: &str) -> Key {
+    Key::new(format!("silver/{path}"))
 }
 
 /// Write one part (before the commit); returns its description. The name
 /// depends on the content and on the object it came from, never on the run.
 pub async fn write_part(
     store: &Store,
-    table: &str,
-    partition: &str,
+    path: &str,
     origin: &str,
     seq: usize,
     rows: u64,
@@ -89,7 +90,7 @@ pub async fn write_part(
     let sha = hex::encode(Sha256::digest(&bytes));
     let tag = hex::encode(&Sha256::digest(format!("{origin}#{seq}").as_bytes())[..4]);
     let name = format!("part-{tag}-{}.parquet", &sha[..12]);
-    let key = Key::new(format!("{}/{name}", partition_prefix(table, partition)));
+    let key = Key::new(format!("{}/{name}", partition_prefix(path)));
     let n = bytes.len() as u64;
     store
         .put(&key, Bytes::from(bytes), &Metadata::new())
@@ -105,11 +106,11 @@ pub async fn write_part(
 /// Make `parts` the content of the partition: commit record, then cleanup.
 pub async fn commit_partition(
     store: &Store,
-    table: &str,
-    partition: &str,
+    path: &str,
     parts: Vec<Part>,
 ) -> Result<PartsFile, StoreError> {
-    let prefix = partition_prefix(table, partition);
+    let prefix = partition_prefix(path);
+    let (table, partition) = path.split_once('/').unwrap_or((path, ""));
     let record = PartsFile {
         table: table.to_string(),
         partition: partition.to_string(),
@@ -134,8 +135,8 @@ pub async fn commit_partition(
 }
 
 /// Remove a partition entirely (its commit record first).
-pub async fn drop_partition(store: &Store, table: &str, partition: &str) -> Result<(), StoreError> {
-    let prefix = partition_prefix(table, partition);
+pub async fn drop_partition(store: &Store, path: &str) -> Result<(), StoreError> {
+    let prefix = partition_prefix(path);
     store
         .delete(&Key::new(format!("{prefix}/{PARTS_FILE}")))
         .await?;
@@ -163,12 +164,8 @@ pub async fn list_partitions(store: &Store, table: &str) -> Result<Vec<String>, 
 }
 
 /// Read a committed partition back (all parts, in order).
-pub async fn read_partition(
-    store: &Store,
-    table: &str,
-    partition: &str,
-) -> anyhow::Result<Option<DataFrame>> {
-    let prefix = partition_prefix(table, partition);
+pub async fn read_partition(store: &Store, path: &str) -> anyhow::Result<Option<DataFrame>> {
+    let prefix = partition_prefix(path);
     let Some(rec) = store
         .get_opt(&Key::new(format!("{prefix}/{PARTS_FILE}")))
         .await?
@@ -284,7 +281,7 @@ mod tests {
                 .unwrap();
             assert_eq!(rec.rows, 9);
             let names: Vec<String> = store
-                .list(&partition_prefix("t", &part))
+                .list(&partition_prefix(&part))
                 .await
                 .unwrap()
                 .into_iter()

@@ -16,8 +16,9 @@ use crate::store::{Key, Metadata, Store};
 pub trait Source: Send {
     /// CLI name and state name (`nginx`).
     fn name(&self) -> &'static str;
-    /// Silver table written (`nginx`).
-    fn table(&self) -> &'static str;
+    /// Silver tables written (`["nginx"]`; `["orders", "order_items"]`).
+    /// Partitions are named by their path `<table>/<col>=<value>…`.
+    fn tables(&self) -> &'static [&'static str];
     /// Bronze manifest the inputs come from (`nginx`, or `kafka`).
     fn bronze_source(&self) -> &'static str;
     /// Keep only the bronze objects this source reads (e.g. one Kafka topic).
@@ -171,7 +172,6 @@ async fn read_blocks(
 /// them so a partition's parts are listed in canonical (object key) order.
 struct Writer<'s> {
     store: &'s Store,
-    table: &'static str,
     parts: BTreeMap<String, Vec<(String, usize, Part)>>,
     rows: u64,
     bytes: u64,
@@ -191,9 +191,7 @@ impl Writer<'_> {
             let bytes = parts::to_parquet(&mut df)?;
             let list = self.parts.entry(partition.clone()).or_default();
             let seq = list.iter().filter(|(o, _, _)| o == origin).count();
-            let part =
-                parts::write_part(self.store, self.table, &partition, origin, seq, rows, bytes)
-                    .await?;
+            let part = parts::write_part(self.store, &partition, origin, seq, rows, bytes).await?;
             self.rows += rows;
             self.bytes += part.bytes;
             list.push((origin.to_string(), seq, part));
@@ -248,7 +246,6 @@ pub async fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<Outcome> {
     let name = src.name();
-    let table = src.table();
     let mut out = Outcome::default();
     let mut state = load_state(store, name).await?;
     let latest = latest_inputs(store, src).await?;
@@ -274,14 +271,13 @@ pub async fn run(
     if new.is_empty() && superseded.is_empty() && mode != Mode::Full {
         return Ok(out);
     }
-    let existing: BTreeSet<String> = parts::list_partitions(store, table)
-        .await?
-        .into_iter()
-        .collect();
+    let mut existing: BTreeSet<String> = BTreeSet::new();
+    for table in src.tables() {
+        existing.extend(parts::list_partitions(store, table).await?);
+    }
 
     let mut writer = Writer {
         store,
-        table,
         parts: BTreeMap::new(),
         rows: 0,
         bytes: 0,
@@ -359,12 +355,12 @@ pub async fn run(
     for p in &affected {
         match writer.take(p) {
             Some(list) => {
-                parts::commit_partition(store, table, p, list).await?;
+                parts::commit_partition(store, p, list).await?;
                 out.partitions_written.push(p.clone());
             }
             None => {
                 if existing.contains(p) {
-                    parts::drop_partition(store, table, p).await?;
+                    parts::drop_partition(store, p).await?;
                     out.partitions_dropped.push(p.clone());
                 }
             }
