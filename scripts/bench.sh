@@ -105,7 +105,7 @@ bench_ingest_kafka() {
   local bare_out; bare_out=$("$ROOT/target/release/examples/bare_consumer" "$brokers" b-payments b-orders)
   local bare_s; bare_s=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$bare_out")
   cd "$d"
-  read -r kvt_s kvt_rss < <(measure env KVT_STORE="file://$d/lake" KVT_KAFKA_BROKERS="$brokers" "$BIN/kvt" -q ingest kafka --topic b-payments,b-orders --idle-timeout 10s)
+  read -r kvt_s kvt_rss < <(measure env KVT_STORE="file://$d/lake" KVT_KAFKA_BROKERS="$brokers" "$BIN/kvt" -q ingest kafka --topic b-payments,b-orders --idle-timeout 10s --broker-timeout 600s)
   cd "$ROOT"
   kill "$(cat "$d/broker/pid")" 2>/dev/null || true
   local landed; landed=$(python3 -c "

@@ -13,6 +13,7 @@
 //! - stdout carries data only, ending with one JSON summary line; logs go to stderr;
 //! - exit 0 = success, 1 = the data said no, 2 = error.
 
+pub mod calendar;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -11,7 +11,7 @@
 //! subset of sources reproduces exactly the same files (except the CRM snapshot dated
 //! the range end and the KYC export of the range's last month, which depend on `--to`).
 
-pub mod calendar;
+pub use crate::calendar;
 #[cfg(test)]
 mod check;
 pub mod commerce;

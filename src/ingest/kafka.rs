@@ -462,6 +462,10 @@ impl Idle {
     pub fn expired(&self) -> bool {
         self.last.elapsed() >= self.timeout
     }
+    /// Time since the last message.
+    pub fn elapsed(&self) -> Duration {
+        self.last.elapsed()
+    }
 }
 
 /// A resolved `ingest kafka` run.
@@ -693,8 +697,54 @@ pub fn run_blocking(
         match consumer.poll(Duration::from_millis(100)) {
             None => {
                 if idle.expired() {
-                    tracing::info!("no new message for {:?}: stopping", s.idle_timeout);
-                    break;
+                    if s.follow {
+                        tracing::info!("no new message for {:?}: stopping", s.idle_timeout);
+                        break;
+                    }
+                    // Silence, but are messages still due? librdkafka's positions
+                    // skip control records, so a gap at the end is not lag.
+                    let behind: i64 = match consumer.position() {
+                        Ok(tpl) => ends
+                            .iter()
+                            .map(|((t, p), &end)| {
+                                let at = match tpl.find_partition(t, *p).map(|e| e.offset()) {
+                                    Some(Offset::Offset(n)) => {
+                                        n.max(pos.get(&(t.clone(), *p)).copied().unwrap_or(0))
+                                    }
+                                    _ => pos.get(&(t.clone(), *p)).copied().unwrap_or(0),
+                                };
+                                (end - at).max(0)
+                            })
+                            .sum(),
+                        Err(_) => 0,
+                    };
+                    if behind == 0 {
+                        tracing::info!(
+                            "no new message for {:?} and nothing left to read: stopping",
+                            s.idle_timeout
+                        );
+                        break;
+                    }
+                    if idle.elapsed() >= s.broker_timeout.max(s.idle_timeout) {
+                        let msg = format!(
+                            "{behind} messages remain on {} but none arrived for {:?}",
+                            s.brokers,
+                            idle.elapsed()
+                        );
+                        let _ = rt.block_on(write_objects(
+                            job,
+                            &mut batch,
+                            &mut manifest,
+                            now(),
+                            &mut out,
+                        ));
+                        batch.next.clear();
+                        fail(&mut out, msg);
+                        return out;
+                    }
+                    if idle.elapsed().as_millis() % 10_000 < 100 {
+                        tracing::warn!("{behind} messages remain but the broker is slow; waiting (up to --broker-timeout)");
+                    }
                 }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {}

@@ -33,8 +33,8 @@ pub struct Rows {
     pub ts_ms: Vec<i64>,
     pub ip_truncated: Vec<Option<String>>,
     pub customer_id: Vec<Option<String>>,
-    pub method: Vec<String>,
-    pub path: Vec<String>,
+    pub method: Vec<Option<String>>,
+    pub path: Vec<Option<String>>,
     pub query_keys: Vec<Option<String>>,
     pub protocol: Vec<Option<String>>,
     pub status_code: Vec<i32>,
@@ -285,16 +285,16 @@ fn parse_line(
     let (date, ts) = get(Field::TimeLocal)
         .and_then(parse_time_local)
         .ok_or(("time_local", "invalid $time_local".to_string()))?;
+    // A request nginx could not parse (a TLS hello on the plain port, a bare
+    // "GET") is still a real logged request, answered 400: kept, with the
+    // method/path it does not have left null.
     let request = get(Field::Request).unwrap_or_default();
     let mut parts = request.splitn(3, |&c| c == b' ');
-    let method = parts.next().unwrap_or_default();
-    let target = parts
+    let method = parts
         .next()
-        .ok_or(("request", "request without a target".to_string()))?;
-    let protocol = parts.next();
-    if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
-        return Err(("request", "invalid HTTP method".into()));
-    }
+        .filter(|m| !m.is_empty() && m.len() <= 16 && m.iter().all(u8::is_ascii_uppercase));
+    let target = parts.next().filter(|_| method.is_some());
+    let protocol = parts.next().filter(|_| target.is_some());
     let status = get(Field::Status)
         .and_then(num)
         .filter(|s| (100..600).contains(s));
@@ -313,7 +313,13 @@ fn parse_line(
     };
     let ua = get(Field::UserAgent).unwrap_or_default();
     let bot = BOT_UA.is_match(ua);
-    let (path, query_keys) = split_target(target);
+    let (path, query_keys) = match target {
+        Some(t) => {
+            let (p, q) = split_target(t);
+            (Some(p), q)
+        }
+        None => (None, None),
+    };
 
     rows.log_date
         .push((date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32);
@@ -324,7 +330,7 @@ fn parse_line(
         None | Some(b"-") | Some(b"") => None,
         Some(c) => Some(cache.get(c)),
     });
-    rows.method.push(lossy(method));
+    rows.method.push(method.map(lossy));
     rows.path.push(path);
     rows.query_keys.push(query_keys);
     rows.protocol.push(protocol.map(lossy));
@@ -539,7 +545,7 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r.ip_truncated[0].as_deref(), Some("192.168.1.xxx"));
         assert_eq!(r.customer_id[0], Some(pseudo().pseudo("CUST-000123")));
-        assert_eq!(r.path[0], "/compte");
+        assert_eq!(r.path[0].as_deref(), Some("/compte"));
         assert_eq!(r.query_keys[0].as_deref(), Some("email,x"));
         assert_eq!(
             r.referer[0].as_deref(),
@@ -561,7 +567,7 @@ mod tests {
         assert!(p.rejects.is_empty(), "{:?}", p.rejects);
         assert_eq!(p.nul_lines, 1);
         assert!(p.rows.nul_cleaned[0]);
-        assert_eq!(p.rows.path[0], "/compte");
+        assert_eq!(p.rows.path[0].as_deref(), Some("/compte"));
     }
 
     #[test]
@@ -604,6 +610,25 @@ mod tests {
         assert_eq!(p.rows.customer_id[0], None);
         assert_eq!(p.rows.response_time_ms[0], None);
         assert_eq!(p.rows.status_family[0], "3xx");
+    }
+
+    #[test]
+    fn requests_nginx_could_not_parse_are_kept_without_method_or_path() {
+        let text = concat!(
+            r#"127.0.0.1 - - [24/Nov/2026:07:01:20 +0000] "\x16\x03\x01\x00garbage" 400 157 "-" "-" 0.000"#,
+            "\n",
+            r#"127.0.0.1 - - [24/Nov/2026:07:01:20 +0000] "GET" 400 157 "-" "-" 0.000"#,
+            "\n",
+            r#"127.0.0.1 - - [24/Nov/2026:07:01:20 +0000] "GET /caf\xE9?q=\xFF HTTP/1.1" 404 153 "-" "bad\xFF" 0.000"#,
+        );
+        let p = run(text.as_bytes(), KVT_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(
+            p.rows.method,
+            [None, Some("GET".into()), Some("GET".into())]
+        );
+        assert_eq!(p.rows.path, [None, None, Some("/caf\\xE9".into())]);
+        assert_eq!(p.rows.query_keys[2].as_deref(), Some("q"));
     }
 
     #[test]

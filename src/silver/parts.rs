@@ -245,13 +245,19 @@ mod tests {
             let store = Store::open("memory://").unwrap();
             let part = format!("t/{}", partition_path(&[("log_date", "2026-03-17")]));
             let pq = |mut d: DataFrame| to_parquet(&mut d).unwrap();
-            let p1 = write_part(&store, &part, "a", 0, 3, pq(df())).await.unwrap();
-            commit_partition(&store, &part, vec![p1.clone()]).await.unwrap();
+            let p1 = write_part(&store, &part, "a", 0, 3, pq(df()))
+                .await
+                .unwrap();
+            commit_partition(&store, &part, vec![p1.clone()])
+                .await
+                .unwrap();
             // A new version with two parts replaces it; the old part is gone.
             let mut d2 = df();
             d2.vstack_mut(&df()).unwrap();
             let q1 = write_part(&store, &part, "a", 0, 6, pq(d2)).await.unwrap();
-            let q2 = write_part(&store, &part, "b", 0, 3, pq(df())).await.unwrap();
+            let q2 = write_part(&store, &part, "b", 0, 3, pq(df()))
+                .await
+                .unwrap();
             let rec = commit_partition(&store, &part, vec![q1, q2]).await.unwrap();
             assert_eq!((rec.table.as_str(), rec.rows), ("t", 9));
             let names: Vec<String> = store
@@ -265,7 +271,10 @@ mod tests {
             assert!(!names.contains(&p1.name), "{names:?}");
             let back = read_partition(&store, &part).await.unwrap().unwrap();
             assert_eq!(back.height(), 9);
-            assert_eq!(list_partitions(&store, "t").await.unwrap(), vec![part.clone()]);
+            assert_eq!(
+                list_partitions(&store, "t").await.unwrap(),
+                vec![part.clone()]
+            );
             drop_partition(&store, &part).await.unwrap();
             assert!(list_partitions(&store, "t").await.unwrap().is_empty());
         });

@@ -8,4 +8,5 @@ mod examples;
 mod gen;
 mod ingest_drive;
 mod ingest_kafka;
+mod silver_nginx;
 mod store;
