@@ -6,7 +6,26 @@ use clap::Parser;
 use kvt::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+// Silver builds millions of small strings: mimalloc roughly halves the time
+// glibc malloc spends on them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+extern "C" {
+    // libmimalloc (linked by the `mimalloc` crate).
+    fn mi_option_set(option: i32, value: std::ffi::c_long);
+}
+
+/// Keep freed memory instead of returning it to the OS after 10 ms: a batch
+/// command reuses it at once, and re-faulting zeroed pages cost ~40 % of
+/// `silver nginx`. (`mi_option_purge_delay` = 15 in mimalloc v2 and v3.)
+fn tune_allocator() {
+    // SAFETY: plain option setter of the allocator, called before any thread starts.
+    unsafe { mi_option_set(15, -1) };
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     // .env first, so its values act as environment variables (never overriding real ones).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();

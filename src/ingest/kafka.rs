@@ -254,18 +254,12 @@ impl KafkaManifest {
         new.sort_by(|a, b| a.key.cmp(&b.key));
         self.entries.retain(|e| !new.iter().any(|n| n.key == e.key));
         self.entries.extend(new);
-        let mut text = Vec::new();
-        for e in &self.entries {
-            let _ = serde_json::to_writer(&mut text, e);
-            text.push(b'\n');
-        }
-        store
-            .put(
-                &layout::bronze_manifest(MANIFEST_SOURCE),
-                Bytes::from(text),
-                &Metadata::new(),
-            )
-            .await
+        crate::ingest::manifest::put_jsonl(
+            store,
+            &layout::bronze_manifest(MANIFEST_SOURCE),
+            &self.entries,
+        )
+        .await
     }
 }
 
@@ -731,15 +725,7 @@ pub fn run_blocking(
                             s.brokers,
                             idle.elapsed()
                         );
-                        let _ = rt.block_on(write_objects(
-                            job,
-                            &mut batch,
-                            &mut manifest,
-                            now(),
-                            &mut out,
-                        ));
-                        batch.next.clear();
-                        fail(&mut out, msg);
+                        give_up(job, rt, &mut batch, &mut manifest, now(), &mut out, msg);
                         return out;
                     }
                     if idle.elapsed().as_millis() % 10_000 < 100 {
@@ -764,15 +750,7 @@ pub fn run_blocking(
                         s.brokers,
                         since.elapsed()
                     );
-                    let _ = rt.block_on(write_objects(
-                        job,
-                        &mut batch,
-                        &mut manifest,
-                        now(),
-                        &mut out,
-                    ));
-                    batch.next.clear();
-                    fail(&mut out, msg);
+                    give_up(job, rt, &mut batch, &mut manifest, now(), &mut out, msg);
                     return out;
                 }
             }
@@ -819,6 +797,24 @@ pub fn run_blocking(
         fail(&mut out, e);
     }
     out
+}
+
+/// A failure mid-run: land what was consumed (objects are idempotent, the next
+/// run skips them) but commit nothing, and report.
+fn give_up(
+    job: &Job,
+    rt: &tokio::runtime::Handle,
+    batch: &mut Batch,
+    manifest: &mut KafkaManifest,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+    msg: String,
+) {
+    if let Err(e) = rt.block_on(write_objects(job, batch, manifest, now, out)) {
+        tracing::warn!("could not land the consumed messages: {e}");
+    }
+    batch.next.clear();
+    fail(out, msg);
 }
 
 /// Write the buffered objects and record them in the manifest (no commit).

@@ -147,24 +147,25 @@ impl Manifest {
         // Re-landing an identical version (after a crash) replaces its line.
         self.entries.retain(|e| !new.iter().any(|n| n.key == e.key));
         self.entries.extend(new);
-        let mut text = Vec::new();
-        for e in &self.entries {
-            serde_json::to_writer(&mut text, e).map_err(|e| ManifestError::Corrupt {
-                key: source.to_string(),
-                line: 0,
-                message: e.to_string(),
-            })?;
-            text.push(b'\n');
-        }
-        store
-            .put(
-                &layout::bronze_manifest(source),
-                Bytes::from(text),
-                &Metadata::new(),
-            )
-            .await?;
+        put_jsonl(store, &layout::bronze_manifest(source), &self.entries).await?;
         Ok(())
     }
+}
+
+/// Write `items` as one JSON line each, replacing the object atomically.
+pub async fn put_jsonl<T: Serialize>(
+    store: &Store,
+    key: &crate::store::Key,
+    items: &[T],
+) -> Result<(), StoreError> {
+    let mut text = Vec::new();
+    for item in items {
+        // Plain structs of strings and numbers always serialise.
+        if serde_json::to_writer(&mut text, item).is_ok() {
+            text.push(b'\n');
+        }
+    }
+    store.put(key, Bytes::from(text), &Metadata::new()).await
 }
 
 #[cfg(test)]

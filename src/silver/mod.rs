@@ -107,3 +107,15 @@ pub fn epoch_days(d: NaiveDate) -> i32 {
 pub fn from_epoch_days(n: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + chrono::Duration::days(i64::from(n))
 }
+
+/// A string column holding the same value on every row, without materialising
+/// `n` copies (`bronze_key` of a part, written once per row group by Parquet's
+/// dictionary encoding).
+pub fn const_str_column(name: &str, value: &str, n: usize) -> polars::prelude::Column {
+    use polars::prelude::{AnyValue, Column, DataType, Scalar};
+    Column::new_scalar(
+        name.into(),
+        Scalar::new(DataType::String, AnyValue::StringOwned(value.into())),
+        n,
+    )
+}

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use futures::StreamExt;
 use polars::prelude::DataFrame;
 
 use super::parts::{self, Part};
@@ -131,41 +130,80 @@ async fn latest_inputs(store: &Store, src: &dyn Source) -> anyhow::Result<Vec<In
     Ok(out)
 }
 
-/// Feed one bronze object to `f` in blocks of complete lines (or whole).
-async fn read_blocks(
-    store: &Store,
-    input: &Input,
+/// One bronze object as blocks of complete lines (or whole), read by ranges
+/// of [`BLOCK`] bytes (memory bounded whatever the object's size).
+struct Blocks<'s> {
+    store: &'s Store,
+    key: Key,
+    size: u64,
+    offset: u64,
     whole: bool,
-    mut f: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
-) -> anyhow::Result<u64> {
-    const BLOCK: usize = 32 * 1024 * 1024;
-    let key = Key::new(input.key.clone());
-    if whole {
-        let b = store.get(&key).await?;
-        f(1, &b)?;
-        return Ok(b.len() as u64);
+    /// Bytes read but not yet handed out (the tail of an unfinished line).
+    carry: Vec<u8>,
+    line: u64,
+    read: u64,
+}
+
+const BLOCK: u64 = 32 * 1024 * 1024;
+
+impl<'s> Blocks<'s> {
+    async fn open(store: &'s Store, input: &Input, whole: bool) -> anyhow::Result<Blocks<'s>> {
+        let key = Key::new(input.key.clone());
+        let size = match store.head(&key).await? {
+            Some((size, _)) => size,
+            None => anyhow::bail!(
+                "bronze object {} is listed in the manifest but missing",
+                store.display_key(&key)
+            ),
+        };
+        Ok(Blocks {
+            store,
+            key,
+            size,
+            offset: 0,
+            whole,
+            carry: Vec::new(),
+            line: 1,
+            read: 0,
+        })
     }
-    let mut stream = store.get_stream(&key).await?;
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 1024 * 1024);
-    let mut line = 1u64;
-    let mut total = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        total += chunk.len() as u64;
-        buf.extend_from_slice(&chunk);
-        if buf.len() >= BLOCK {
-            if let Some(cut) = memchr::memrchr(b'\n', &buf) {
-                let rest = buf.split_off(cut + 1);
-                f(line, &buf)?;
-                line += memchr::memchr_iter(b'\n', &buf).count() as u64;
-                buf = rest;
+
+    /// The next block: (line number of its first line, bytes).
+    async fn next(&mut self) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
+        let step = if self.whole { self.size.max(1) } else { BLOCK };
+        loop {
+            if self.offset >= self.size {
+                if self.carry.is_empty() {
+                    return Ok(None);
+                }
+                let rest = std::mem::take(&mut self.carry);
+                return Ok(Some(self.hand_out(rest)));
+            }
+            let end = (self.offset + step).min(self.size);
+            let bytes = self.store.get_range(&self.key, self.offset..end).await?;
+            self.read += bytes.len() as u64;
+            self.offset = end;
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(&bytes);
+            if self.offset >= self.size {
+                return Ok(Some(self.hand_out(buf)));
+            }
+            match memchr::memrchr(b'\n', &buf) {
+                Some(cut) => {
+                    self.carry = buf.split_off(cut + 1);
+                    return Ok(Some(self.hand_out(buf)));
+                }
+                // A line longer than a block: read on.
+                None => self.carry = buf,
             }
         }
     }
-    if !buf.is_empty() {
-        f(line, &buf)?;
+
+    fn hand_out(&mut self, block: Vec<u8>) -> (u64, Vec<u8>) {
+        let first = self.line;
+        self.line += memchr::memchr_iter(b'\n', &block).count() as u64;
+        (first, block)
     }
-    Ok(total)
 }
 
 /// Parts written so far, by partition, tagged with the object that produced
@@ -220,22 +258,32 @@ async fn read_object(
 ) -> anyhow::Result<(Counts, u64)> {
     let mut counts = Counts::default();
     let streaming = src.streaming();
-    let mut pending = Vec::new();
-    let read = read_blocks(store, input, src.whole_objects(), |first, block| {
-        counts += src.process(input, first, block, keep, seen, rejects)?;
-        if streaming {
-            pending.extend(src.take(false)?);
-        }
+    let (mut t_parse, mut t_write) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let ctx = || format!("reading {}", input.key);
+    let mut blocks = Blocks::open(store, input, src.whole_objects())
+        .await
+        .with_context(ctx)?;
+    while let Some((first, block)) = blocks.next().await.with_context(ctx)? {
+        let t = std::time::Instant::now();
+        counts += src
+            .process(input, first, &block, keep, seen, rejects)
+            .with_context(ctx)?;
+        t_parse += t.elapsed();
         progress(block.len() as u64);
-        Ok(())
-    })
-    .await
-    .with_context(|| format!("reading {}", input.key))?;
-    if streaming {
-        pending.extend(src.take(true)?);
+        if streaming {
+            // Write full parts as they come: memory stays bounded by the part size.
+            let t = std::time::Instant::now();
+            writer.write(&input.key, src.take(false)?).await?;
+            t_write += t.elapsed();
+        }
     }
-    writer.write(&input.key, pending).await?;
-    Ok((counts, read))
+    if streaming {
+        let t = std::time::Instant::now();
+        writer.write(&input.key, src.take(true)?).await?;
+        t_write += t.elapsed();
+    }
+    tracing::debug!(key = %input.key, parse_ms = t_parse.as_millis() as u64, write_ms = t_write.as_millis() as u64, "object read");
+    Ok((counts, blocks.read))
 }
 
 /// Run one source.

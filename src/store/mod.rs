@@ -293,6 +293,18 @@ impl Store {
         }
     }
 
+    /// A byte range of an object (one ranged GET; one `pread` on local files).
+    pub async fn get_range(
+        &self,
+        key: &Key,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        self.inner
+            .get_range(&self.path(key), range)
+            .await
+            .map_err(|e| self.err("reading", key, e))
+    }
+
     /// An object as a stream of chunks (bounded memory whatever its size).
     pub async fn get_stream(
         &self,

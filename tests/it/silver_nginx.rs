@@ -346,7 +346,12 @@ fn silver_nginx_parses_a_real_nginx_access_log() {
     assert_eq!(df.height(), sent);
     let col = |n: &str| df.column(n).unwrap().clone();
     let strings = |n: &str| -> Vec<Option<String>> {
-        col(n).str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+        col(n)
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
     };
     let status: Vec<i32> = col("status_code")
         .i32()
@@ -373,7 +378,10 @@ fn silver_nginx_parses_a_real_nginx_access_log() {
     let qk = col("query_keys");
     assert_eq!(qk.str().unwrap().get(1), Some("email,ref"));
     let ips = strings("ip_truncated");
-    assert!(ips.iter().all(|ip| ip.as_deref() == Some("127.0.0.xxx")), "{ips:?}");
+    assert!(
+        ips.iter().all(|ip| ip.as_deref() == Some("127.0.0.xxx")),
+        "{ips:?}"
+    );
     let pseudo = kvt::silver::pseudo::Pseudonymizer::new(kvt::silver::pseudo::DEV_KEY.as_bytes());
     assert_eq!(
         col("customer_id").str().unwrap().get(0),
