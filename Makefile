@@ -110,5 +110,5 @@ unit: apt
 	$(CARGO) test --release --lib
 
 bench: deps build
-	$(CARGO) build --release --example bare_consumer
+	$(CARGO) build --release --example bare_consumer --example bare_csv_to_parquet
 	./scripts/bench.sh

@@ -37,15 +37,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     consumer.assign(&tpl)?;
     let start = Instant::now();
     let (mut n, mut bytes) = (0u64, 0u64);
-    while remaining > 0 {
-        match consumer.poll(Duration::from_secs(10)) {
+    // Like kvt, wait patiently for a slow broker (up to 10 minutes of silence).
+    let mut last = Instant::now();
+    while remaining > 0 && last.elapsed() < Duration::from_secs(600) {
+        match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
                 n += 1;
                 bytes += m.payload().map_or(0, <[u8]>::len) as u64;
                 remaining -= 1;
+                last = Instant::now();
             }
             Some(Err(e)) => eprintln!("{e}"),
-            None => break,
+            None => {}
         }
     }
     println!(

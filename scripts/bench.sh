@@ -103,7 +103,10 @@ bench_ingest_kafka() {
   mb=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['bytes']/1048576)" "$prod")
   sync
   local bare_out; bare_out=$("$ROOT/target/release/examples/bare_consumer" "$brokers" b-payments b-orders)
-  local bare_s; bare_s=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$bare_out")
+  local bare_s bare_n
+  bare_s=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$bare_out")
+  bare_n=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messages'])" "$bare_out")
+  [ "$bare_n" = "$n" ] || { echo "bare consumer read $bare_n of $n messages" >&2; exit 1; }
   cd "$d"
   read -r kvt_s kvt_rss < <(measure env KVT_STORE="file://$d/lake" KVT_KAFKA_BROKERS="$brokers" "$BIN/kvt" -q ingest kafka --topic b-payments,b-orders --idle-timeout 10s --broker-timeout 600s)
   cd "$ROOT"
@@ -124,6 +127,65 @@ PY
   rm -rf "$d"
 }
 
+# Like measure, but keeps the command's stdout in $1.
+measure_to() {
+  local out=$1; shift
+  local f; f=$(mktemp)
+  /usr/bin/time -o "$f" -f "%e %M" "$@" >"$out" 2>/dev/null
+  tail -1 "$f"; rm -f "$f"
+}
+
+# kvt silver SOURCE at SCALE (one generated day): rows/s, input MB/s, peak RSS;
+# the CSV sources also against a bare polars CSV -> Parquet of the same files.
+bench_silver() {
+  local src=$1 scale=$2 d=$WORK/silver-$1-$2
+  rm -rf "$d"; mkdir -p "$d"
+  local gen=$src prefix sep=""
+  case $src in
+    crm) prefix=crm_data; sep=, ;;
+    kyc) prefix=kyc; sep=, ;;
+    logistics) prefix=logistic_partner_data; sep=";" ;;
+    nginx) prefix=nginx_data ;;
+    firebase) prefix=firebase_data ;;
+    payments|orders) gen=events ;;
+  esac
+  "$BIN/kvt-gen" --date 2026-03-17 --sources "$gen" --scale "$scale" --out "$d/drop" -q
+  cd "$d"
+  export KVT_STORE="file://$d/lake"
+  if [ "$gen" = events ]; then
+    local brokers; brokers=$(start_tansu "$d/broker")
+    "$BIN/kvt-gen" topics --brokers "$brokers" --topics "$src" >/dev/null
+    "$BIN/kvt-gen" produce --events drop/events --brokers "$brokers" --topics "$src" >/dev/null
+    KVT_KAFKA_BROKERS=$brokers "$BIN/kvt" -q ingest kafka --topic "$src" >/dev/null
+    kill "$(cat "$d/broker/pid")" 2>/dev/null || true
+  else
+    "$BIN/kvt" -q ingest drive --source "$src" >/dev/null
+  fi
+  read -r secs rss < <(measure_to "$d/summary.json" "$BIN/kvt" -q silver "$src" --dev-key)
+  unset KVT_STORE
+  local bare=""
+  if [ -n "$sep" ]; then
+    mapfile -t files < <(find "$d/lake/bronze/$prefix" -name '*.csv' | sort)
+    bare=$("$ROOT/target/release/examples/bare_csv_to_parquet" "$sep" "$d/bare" "${files[@]}")
+  fi
+  cd "$ROOT"
+  python3 - "$src" "$scale" "$secs" "$rss" "$(tail -1 "$d/summary.json")" "$bare" <<'PY'
+import json, sys
+src, scale, secs, rss = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+s = json.loads(sys.argv[5])
+rows, mb = s["rows_in"], s["bytes_read"] / 1048576
+line = (f"| silver {src}, scale {scale} | {rows:,} rows in, {s['rows_out']:,} out: "
+        f"{rows/secs:,.0f} rows/s, {mb/secs:.1f} MiB/s ({secs:.2f} s) | ")
+if sys.argv[6]:
+    b = json.loads(sys.argv[6])
+    line += f"bare polars CSV→Parquet: {b['rows']/b['seconds']:,.0f} rows/s ({b['seconds']:.2f} s) | **{b['seconds']/secs:.2f}×** bare"
+else:
+    line += "| "
+print(line + f" | peak RSS {rss/1024:.0f} MiB |")
+PY
+  rm -rf "$d"
+}
+
 machine
 echo
 echo "| benchmark | kvt | baseline (same run) | ratio | memory |"
@@ -131,6 +193,13 @@ echo "|---|---|---|---|---|"
 case $what in
   ingest-drive) bench_ingest_drive ;;
   ingest-kafka) bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
-  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
+  silver) for src in nginx crm logistics kyc firebase payments orders; do
+            for scale in 1 10 100; do bench_silver "$src" "$scale"; done
+          done ;;
+  silver-*) src=${what#silver-}; for scale in 1 10 100; do bench_silver "$src" "$scale"; done ;;
+  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5
+       for src in nginx crm logistics kyc firebase payments orders; do
+         for scale in 1 10 100; do bench_silver "$src" "$scale"; done
+       done ;;
   *) echo "unknown benchmark $what" >&2; exit 2 ;;
 esac

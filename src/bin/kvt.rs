@@ -16,19 +16,22 @@ extern "C" {
     fn mi_option_set(option: i32, value: std::ffi::c_long);
 }
 
-/// Keep freed memory instead of returning it to the OS after 10 ms: a batch
-/// command reuses it at once, and re-faulting zeroed pages cost ~40 % of
-/// `silver nginx`. (`mi_option_purge_delay` = 15 in mimalloc v2 and v3.)
-fn tune_allocator() {
+/// Silver keeps freed memory instead of returning it to the OS after 10 ms: it
+/// reuses it at once, and re-faulting zeroed pages cost ~40 % of
+/// `silver nginx`. Other commands keep mimalloc's default (memory returned).
+/// (`mi_option_purge_delay` = 15 in mimalloc v2 and v3.)
+fn tune_allocator_for_batch() {
     // SAFETY: plain option setter of the allocator, called before any thread starts.
     unsafe { mi_option_set(15, -1) };
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     // .env first, so its values act as environment variables (never overriding real ones).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if matches!(cli.command, kvt::cli::Command::Silver(_)) {
+        tune_allocator_for_batch();
+    }
     init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
