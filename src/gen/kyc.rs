@@ -229,7 +229,12 @@ fn generate_month(ctx: &Ctx, m: NaiveDate) -> Result<Value> {
         }
         let mut prest = String::from("PRV-");
         r.hex(&mut prest, 10);
-        let prest = prest.to_uppercase();
+        // The tracer's case carries the reference the ground truth names.
+        let prest = if tracer {
+            c.prestataire_ref.clone()
+        } else {
+            prest.to_uppercase()
+        };
         rows.push(Row {
             kyc_ref: format!("KYC-{}-{:05}", m.format("%Y%m"), i + 1),
             prest,

@@ -8,8 +8,11 @@
 //! the rejects and the state, and reports.
 
 pub mod crm;
+pub mod csv;
+pub mod dates;
 pub mod events;
 pub mod firebase;
+pub mod json;
 pub mod kyc;
 pub mod logformat;
 pub mod logistics;

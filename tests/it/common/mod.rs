@@ -4,6 +4,7 @@
 
 pub mod fake_drive;
 pub mod services;
+pub mod silver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
