@@ -26,21 +26,21 @@ pub static BOT_UA: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-/// Column vectors of parsed lines (one row per kept line).
-#[derive(Debug, Default)]
+/// Columns of parsed lines (one row per kept line). Text columns are Arrow
+/// builders: a value is copied once, into the column, with no allocation per row.
 pub struct Rows {
     pub log_date: Vec<i32>,
     pub ts_ms: Vec<i64>,
-    pub ip_truncated: Vec<Option<String>>,
-    pub customer_id: Vec<Option<String>>,
-    pub method: Vec<Option<String>>,
-    pub path: Vec<Option<String>>,
-    pub query_keys: Vec<Option<String>>,
-    pub protocol: Vec<Option<String>>,
+    pub ip_truncated: StringChunkedBuilder,
+    pub customer_id: StringChunkedBuilder,
+    pub method: StringChunkedBuilder,
+    pub path: StringChunkedBuilder,
+    pub query_keys: StringChunkedBuilder,
+    pub protocol: StringChunkedBuilder,
     pub status_code: Vec<i32>,
     pub status_family: Vec<&'static str>,
     pub response_size_bytes: Vec<Option<i64>>,
-    pub referer: Vec<Option<String>>,
+    pub referer: StringChunkedBuilder,
     pub is_bot: Vec<bool>,
     pub user_agent_class: Vec<&'static str>,
     pub response_time_ms: Vec<Option<i64>>,
@@ -49,6 +49,28 @@ pub struct Rows {
 }
 
 impl Rows {
+    pub fn with_capacity(n: usize) -> Rows {
+        let s = |name: &str| StringChunkedBuilder::new(name.into(), n);
+        Rows {
+            log_date: Vec::with_capacity(n),
+            ts_ms: Vec::with_capacity(n),
+            ip_truncated: s("ip_truncated"),
+            customer_id: s("customer_id"),
+            method: s("method"),
+            path: s("path"),
+            query_keys: s("query_keys"),
+            protocol: s("protocol"),
+            status_code: Vec::with_capacity(n),
+            status_family: Vec::with_capacity(n),
+            response_size_bytes: Vec::with_capacity(n),
+            referer: s("referer"),
+            is_bot: Vec::with_capacity(n),
+            user_agent_class: Vec::with_capacity(n),
+            response_time_ms: Vec::with_capacity(n),
+            nul_cleaned: Vec::with_capacity(n),
+            line_no: Vec::with_capacity(n),
+        }
+    }
     pub fn len(&self) -> usize {
         self.ts_ms.len()
     }
@@ -57,8 +79,7 @@ impl Rows {
     }
 }
 
-/// What parsing one file gave.
-#[derive(Debug, Default)]
+/// What parsing a block gave.
 pub struct Parsed {
     pub rows: Rows,
     pub rejects: Vec<Reject>,
@@ -95,13 +116,12 @@ impl Cache {
         }
         v
     }
-    fn get(&mut self, raw: &[u8]) -> String {
-        if let Some(v) = self.memo.get(raw) {
-            return v.clone();
+    fn get(&mut self, raw: &[u8]) -> &str {
+        if !self.memo.contains_key(raw) {
+            let v = self.pseudo.pseudo(&String::from_utf8_lossy(raw));
+            self.memo.insert(raw.to_vec(), v);
         }
-        let v = self.pseudo.pseudo(&String::from_utf8_lossy(raw));
-        self.memo.insert(raw.to_vec(), v.clone());
-        v
+        self.memo.get(raw).map(String::as_str).unwrap_or_default()
     }
 }
 
@@ -201,32 +221,45 @@ pub fn user_agent_class(ua: &[u8], bot: bool) -> &'static str {
 }
 
 /// [`truncate_ip`] with a fast path for dotted IPv4 (most lines).
-fn ip_prefix(a: &[u8]) -> Option<String> {
+/// Writes the truncated IP into `out` (cleared first); `false` when `a` is not an IP.
+fn ip_prefix(a: &[u8], out: &mut String) -> bool {
+    out.clear();
     if a.len() <= 15 && a.iter().filter(|&&c| c == b'.').count() == 3 {
         let octets_ok = a
             .split(|&c| c == b'.')
             .all(|o| !o.is_empty() && o.len() <= 3 && num(o).is_some_and(|n| n <= 255));
-        if octets_ok {
-            let cut = memchr::memrchr(b'.', a)?;
-            let mut s = String::with_capacity(cut + 4);
-            s.push_str(std::str::from_utf8(&a[..cut]).ok()?);
-            s.push_str(".xxx");
-            return Some(s);
-        }
-        return None;
+        let cut = memchr::memrchr(b'.', a);
+        return match (octets_ok, cut, std::str::from_utf8(a)) {
+            (true, Some(cut), Ok(text)) => {
+                out.push_str(&text[..cut]);
+                out.push_str(".xxx");
+                true
+            }
+            _ => false,
+        };
     }
-    truncate_ip(std::str::from_utf8(a).ok()?)
+    match std::str::from_utf8(a).ok().and_then(truncate_ip) {
+        Some(t) => {
+            out.push_str(&t);
+            true
+        }
+        None => false,
+    }
 }
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+fn lossy_cow(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
 /// Path without its query string, and the sorted names of the query parameters
 /// (their values may hold personal data: e-mails, tokens).
-fn split_target(target: &[u8]) -> (String, Option<String>) {
+fn split_target(target: &[u8]) -> (std::borrow::Cow<'_, str>, Option<String>) {
     match target.iter().position(|&c| c == b'?') {
-        None => (lossy(target), None),
+        None => (lossy_cow(target), None),
         Some(i) => {
             let mut keys: Vec<String> = target[i + 1..]
                 .split(|&c| c == b'&')
@@ -235,12 +268,12 @@ fn split_target(target: &[u8]) -> (String, Option<String>) {
                 .collect();
             keys.sort();
             keys.dedup();
-            (lossy(&target[..i]), Some(keys.join(",")))
+            (lossy_cow(&target[..i]), Some(keys.join(",")))
         }
     }
 }
 
-fn referer_of(r: &[u8]) -> Option<String> {
+fn referer_of(r: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     if r.is_empty() || r == b"-" {
         return None;
     }
@@ -248,7 +281,7 @@ fn referer_of(r: &[u8]) -> Option<String> {
         .iter()
         .position(|&c| c == b'?' || c == b'#')
         .unwrap_or(r.len());
-    Some(lossy(&r[..end]))
+    Some(lossy_cow(&r[..end]))
 }
 
 fn reject(source: &str, line_no: u64, field: &str, reason: String) -> Reject {
@@ -269,8 +302,15 @@ pub fn parse(
     fmt: &LogFormat,
     cache: &mut Cache,
 ) -> Parsed {
-    let mut p = Parsed::default();
+    let mut p = Parsed {
+        // ~200 bytes a line: one allocation per column and block.
+        rows: Rows::with_capacity(bytes.len() / 160 + 16),
+        rejects: Vec::new(),
+        lines: 0,
+        nul_lines: 0,
+    };
     let mut clean = Vec::new();
+    let mut ip = String::new();
     // The newline that ends the file does not start another line.
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     if body.is_empty() && bytes.len() <= 1 {
@@ -289,7 +329,7 @@ pub fn parse(
         } else {
             raw
         };
-        match parse_line(line, fmt, cache, &mut p.rows) {
+        match parse_line(line, fmt, cache, &mut ip, &mut p.rows) {
             Ok(()) => {
                 p.rows.nul_cleaned.push(had_nul);
                 p.rows.line_no.push(line_no as i64);
@@ -306,6 +346,7 @@ fn parse_line(
     line: &[u8],
     fmt: &LogFormat,
     cache: &mut Cache,
+    ip: &mut String,
     rows: &mut Rows,
 ) -> Result<(), LineError> {
     if line.is_empty() {
@@ -358,21 +399,24 @@ fn parse_line(
     rows.log_date
         .push((date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32);
     rows.ts_ms.push(ts);
+    let has_ip = get(Field::RemoteAddr).is_some_and(|a| ip_prefix(a, ip));
     rows.ip_truncated
-        .push(get(Field::RemoteAddr).and_then(ip_prefix));
-    rows.customer_id.push(match get(Field::Customer) {
+        .append_option(has_ip.then_some(ip.as_str()));
+    rows.customer_id.append_option(match get(Field::Customer) {
         None | Some(b"-") | Some(b"") => None,
         Some(c) => Some(cache.get(c)),
     });
-    rows.method.push(method.map(lossy));
-    rows.path.push(path);
-    rows.query_keys.push(query_keys);
-    rows.protocol.push(protocol.map(lossy));
+    rows.method.append_option(method.map(lossy_cow).as_deref());
+    rows.path.append_option(path.as_deref());
+    rows.query_keys.append_option(query_keys.as_deref());
+    rows.protocol
+        .append_option(protocol.map(lossy_cow).as_deref());
     rows.status_code.push(status as i32);
     rows.status_family
         .push(status_family(status).unwrap_or("5xx"));
     rows.response_size_bytes.push(size);
-    rows.referer.push(get(Field::Referer).and_then(referer_of));
+    rows.referer
+        .append_option(get(Field::Referer).and_then(referer_of).as_deref());
     rows.is_bot.push(bot);
     rows.user_agent_class.push(ua_class);
     rows.response_time_ms.push(rt);
@@ -386,7 +430,8 @@ pub struct NginxSource {
     cache2: Cache,
     /// Share of discarded lines above which a file fails the step (C5: 5 %).
     pub tolerance: f64,
-    builders: BTreeMap<i32, Rows>,
+    /// Frames waiting to be written, by log date, and their row count.
+    builders: BTreeMap<i32, (Vec<DataFrame>, usize)>,
     bronze_key: String,
 }
 
@@ -404,9 +449,21 @@ impl NginxSource {
 }
 
 impl NginxSource {
-    /// Parse a block on two threads (two halves cut at a line end), results in line order.
-    fn parse_parallel(&mut self, block: &[u8], first_line: u64, key: &str) -> Parsed {
+    /// Parse a block on two threads (two halves cut at a line end), each
+    /// half turned into a frame on its thread; results in line order.
+    fn parse_parallel(
+        &mut self,
+        block: &[u8],
+        first_line: u64,
+        key: &str,
+    ) -> PolarsResult<(Vec<DataFrame>, Parsed)> {
         const MIN_SPLIT: usize = 1 << 20;
+        let fmt = &self.fmt;
+        let framed = |bytes: &[u8], first: u64, cache: &mut Cache| {
+            let mut p = parse(bytes, first, key, fmt, cache);
+            let rows = std::mem::replace(&mut p.rows, Rows::with_capacity(0));
+            rows.into_frame(key).map(|df| (df, p))
+        };
         let cut = (block.len() > MIN_SPLIT)
             .then(|| {
                 memchr::memchr(b'\n', &block[block.len() / 2..]).map(|i| block.len() / 2 + i + 1)
@@ -414,26 +471,50 @@ impl NginxSource {
             .flatten()
             .filter(|&c| c < block.len());
         let Some(cut) = cut else {
-            return parse(block, first_line, key, &self.fmt, &mut self.cache);
+            let (df, p) = framed(block, first_line, &mut self.cache)?;
+            return Ok((vec![df], p));
         };
         let (a, b) = block.split_at(cut);
         let b_first = first_line + memchr::memchr_iter(b'\n', a).count() as u64;
-        let fmt = &self.fmt;
         let (c1, c2) = (&mut self.cache, &mut self.cache2);
-        let (mut pa, pb) = std::thread::scope(|sc| {
-            let h = sc.spawn(move || parse(b, b_first, key, fmt, c2));
-            let pa = parse(a, first_line, key, fmt, c1);
-            (pa, h.join())
+        let (ra, rb) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| framed(b, b_first, c2));
+            let ra = framed(a, first_line, c1);
+            (ra, h.join())
         });
         // The parser does not panic on input; if it ever did, that is a bug to surface.
-        let pb = pb.unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let (db, pb) = rb.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        let (da, mut pa) = ra?;
         pa.lines += pb.lines;
         pa.nul_lines += pb.nul_lines;
         pa.rejects.extend(pb.rejects);
-        pa.rows.append_all(pb.rows);
-        pa
+        Ok((vec![da, db], pa))
+    }
+
+    /// Queue a frame of one log date for its partition.
+    fn queue(
+        &mut self,
+        day: i32,
+        df: DataFrame,
+        keep: Option<&BTreeSet<String>>,
+        seen: &mut BTreeSet<String>,
+    ) -> u64 {
+        let part = partition_of(day);
+        seen.insert(part.clone());
+        if keep.is_some_and(|k| !k.contains(&part)) || df.height() == 0 {
+            return 0;
+        }
+        let n = df.height();
+        let b = self.builders.entry(day).or_default();
+        b.0.push(df);
+        b.1 += n;
+        n as u64
     }
 }
+
+/// Rows per part: smaller than the default, because a day of a busy site is
+/// millions of lines and each part is held in memory while it is encoded.
+const PART_ROWS: usize = 512 * 1024;
 
 /// `nginx/log_date=YYYY-MM-DD`
 pub fn partition_of(day: i32) -> String {
@@ -463,7 +544,7 @@ impl Source for NginxSource {
         seen: &mut BTreeSet<String>,
         rejects: &mut Vec<Reject>,
     ) -> anyhow::Result<Counts> {
-        let p = self.parse_parallel(block, first_line, &input.key);
+        let (frames, p) = self.parse_parallel(block, first_line, &input.key)?;
         self.bronze_key.clone_from(&input.key);
         let mut counts = Counts {
             rows_in: p.lines,
@@ -472,33 +553,24 @@ impl Source for NginxSource {
             ..Default::default()
         };
         rejects.extend(p.rejects);
-        // Split the block's rows by log date. A block of one day (the usual
-        // case: one file per day) moves into its builder without copying.
-        let rows = p.rows;
-        if let (Some(&first), true) = (rows.log_date.first(), !rows.is_empty()) {
-            if rows.log_date.iter().all(|&d| d == first) {
-                let part = partition_of(first);
-                seen.insert(part.clone());
-                if keep.is_none_or(|k| k.contains(&part)) {
-                    counts.rows_out += rows.len() as u64;
-                    self.builders.entry(first).or_default().append_all(rows);
-                }
-                return Ok(counts);
-            }
-        }
-        let mut by_day: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
-        for (i, d) in rows.log_date.iter().enumerate() {
-            by_day.entry(*d).or_default().push(i);
-        }
-        for (day, idx) in by_day {
-            let part = partition_of(day);
-            seen.insert(part.clone());
-            if keep.is_some_and(|k| !k.contains(&part)) {
+        // Split by log date. A frame of one day (the usual case: one file per
+        // day) goes to its partition as it is.
+        for df in frames {
+            if df.height() == 0 {
                 continue;
             }
-            counts.rows_out += idx.len() as u64;
-            let b = self.builders.entry(day).or_default();
-            b.append_rows(&rows, &idx);
+            let days = df.column("log_date")?.to_physical_repr();
+            let days = days.i32()?;
+            let (min, max) = (days.min(), days.max());
+            if let (Some(min), true) = (min, min == max) {
+                counts.rows_out += self.queue(min, df, keep, seen);
+                continue;
+            }
+            let distinct: BTreeSet<i32> = days.iter().flatten().collect();
+            for day in distinct {
+                let part = df.filter(&days.equal(day))?;
+                counts.rows_out += self.queue(day, part, keep, seen);
+            }
         }
         Ok(counts)
     }
@@ -507,13 +579,19 @@ impl Source for NginxSource {
         let ready: Vec<i32> = self
             .builders
             .iter()
-            .filter(|(_, r)| all || r.len() >= super::parts::PART_ROWS)
+            .filter(|(_, (_, n))| all || *n >= PART_ROWS)
             .map(|(d, _)| *d)
             .collect();
         let mut out = Vec::new();
         for d in ready {
-            if let Some(rows) = self.builders.remove(&d) {
-                out.push((partition_of(d), rows.into_frame(&self.bronze_key)?));
+            if let Some((frames, _)) = self.builders.remove(&d) {
+                let mut frames = frames.into_iter();
+                if let Some(mut df) = frames.next() {
+                    for f in frames {
+                        df.vstack_mut_owned(f)?;
+                    }
+                    out.push((partition_of(d), df));
+                }
             }
         }
         Ok(out)
@@ -539,53 +617,6 @@ impl Source for NginxSource {
 }
 
 impl Rows {
-    /// Move every row of `o` to the end of `self`.
-    fn append_all(&mut self, mut o: Rows) {
-        if self.is_empty() {
-            *self = o;
-            return;
-        }
-        self.log_date.append(&mut o.log_date);
-        self.ts_ms.append(&mut o.ts_ms);
-        self.ip_truncated.append(&mut o.ip_truncated);
-        self.customer_id.append(&mut o.customer_id);
-        self.method.append(&mut o.method);
-        self.path.append(&mut o.path);
-        self.query_keys.append(&mut o.query_keys);
-        self.protocol.append(&mut o.protocol);
-        self.status_code.append(&mut o.status_code);
-        self.status_family.append(&mut o.status_family);
-        self.response_size_bytes.append(&mut o.response_size_bytes);
-        self.referer.append(&mut o.referer);
-        self.is_bot.append(&mut o.is_bot);
-        self.user_agent_class.append(&mut o.user_agent_class);
-        self.response_time_ms.append(&mut o.response_time_ms);
-        self.nul_cleaned.append(&mut o.nul_cleaned);
-        self.line_no.append(&mut o.line_no);
-    }
-
-    fn append_rows(&mut self, o: &Rows, idx: &[usize]) {
-        for &i in idx {
-            self.log_date.push(o.log_date[i]);
-            self.ts_ms.push(o.ts_ms[i]);
-            self.ip_truncated.push(o.ip_truncated[i].clone());
-            self.customer_id.push(o.customer_id[i].clone());
-            self.method.push(o.method[i].clone());
-            self.path.push(o.path[i].clone());
-            self.query_keys.push(o.query_keys[i].clone());
-            self.protocol.push(o.protocol[i].clone());
-            self.status_code.push(o.status_code[i]);
-            self.status_family.push(o.status_family[i]);
-            self.response_size_bytes.push(o.response_size_bytes[i]);
-            self.referer.push(o.referer[i].clone());
-            self.is_bot.push(o.is_bot[i]);
-            self.user_agent_class.push(o.user_agent_class[i]);
-            self.response_time_ms.push(o.response_time_ms[i]);
-            self.nul_cleaned.push(o.nul_cleaned[i]);
-            self.line_no.push(o.line_no[i]);
-        }
-    }
-
     /// The silver frame (column order = docs/silver.md).
     pub fn into_frame(self, bronze_key: &str) -> PolarsResult<DataFrame> {
         let n = self.len();
@@ -598,16 +629,16 @@ impl Rows {
                 Int64Chunked::from_vec("timestamp".into(), self.ts_ms)
                     .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
                     .into_column(),
-                Column::new("ip_truncated".into(), self.ip_truncated),
-                Column::new("customer_id".into(), self.customer_id),
-                Column::new("method".into(), self.method),
-                Column::new("path".into(), self.path),
-                Column::new("query_keys".into(), self.query_keys),
-                Column::new("protocol".into(), self.protocol),
+                self.ip_truncated.finish().into_column(),
+                self.customer_id.finish().into_column(),
+                self.method.finish().into_column(),
+                self.path.finish().into_column(),
+                self.query_keys.finish().into_column(),
+                self.protocol.finish().into_column(),
                 Column::new("status_code".into(), self.status_code),
                 Column::new("status_family".into(), self.status_family),
                 Column::new("response_size_bytes".into(), self.response_size_bytes),
-                Column::new("referer".into(), self.referer),
+                self.referer.finish().into_column(),
                 Column::new("is_bot".into(), self.is_bot),
                 Column::new("user_agent_class".into(), self.user_agent_class),
                 Column::new("response_time_ms".into(), self.response_time_ms),
@@ -630,15 +661,39 @@ mod tests {
 
     const OK: &str = r#"192.168.1.45 - CUST-000123 [17/Mar/2026:15:05:09 +0100] "GET /compte?email=jean.dupont@example.com&x=1 HTTP/1.1" 200 5123 "https://kivendtout.fr/panier?id=9" "Mozilla/5.0 (Linux; Android 14) Mobile" 0.012"#;
 
-    fn run(text: &[u8], format: &str) -> Parsed {
-        let mut c = Cache::new(pseudo());
-        parse(
-            text,
-            1,
-            "bronze/nginx_data/a.log",
-            &LogFormat::compile(format).unwrap(),
-            &mut c,
-        )
+    /// A parsed text, and its rows as a frame.
+    struct Got {
+        parsed: Parsed,
+        df: DataFrame,
+    }
+
+    impl std::ops::Deref for Got {
+        type Target = Parsed;
+        fn deref(&self) -> &Parsed {
+            &self.parsed
+        }
+    }
+
+    impl Got {
+        fn strs(&self, col: &str) -> Vec<Option<String>> {
+            let c = self.df.column(col).unwrap();
+            c.str()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        }
+    }
+
+    fn run(text: &[u8], format: &str) -> Got {
+        let fmt = LogFormat::compile(format).unwrap();
+        let key = "bronze/nginx_data/a.log";
+        let parsed = parse(text, 1, key, &fmt, &mut Cache::new(pseudo()));
+        let df = parse(text, 1, key, &fmt, &mut Cache::new(pseudo()))
+            .rows
+            .into_frame(key)
+            .unwrap();
+        Got { parsed, df }
     }
 
     #[test]
@@ -648,12 +703,15 @@ mod tests {
         assert_eq!(p.lines, 1);
         let r = &p.rows;
         assert_eq!(r.len(), 1);
-        assert_eq!(r.ip_truncated[0].as_deref(), Some("192.168.1.xxx"));
-        assert_eq!(r.customer_id[0], Some(pseudo().pseudo("CUST-000123")));
-        assert_eq!(r.path[0].as_deref(), Some("/compte"));
-        assert_eq!(r.query_keys[0].as_deref(), Some("email,x"));
+        assert_eq!(p.strs("ip_truncated")[0].as_deref(), Some("192.168.1.xxx"));
         assert_eq!(
-            r.referer[0].as_deref(),
+            p.strs("customer_id")[0],
+            Some(pseudo().pseudo("CUST-000123"))
+        );
+        assert_eq!(p.strs("path")[0].as_deref(), Some("/compte"));
+        assert_eq!(p.strs("query_keys")[0].as_deref(), Some("email,x"));
+        assert_eq!(
+            p.strs("referer")[0].as_deref(),
             Some("https://kivendtout.fr/panier")
         );
         assert_eq!(r.status_family[0], "2xx");
@@ -672,7 +730,7 @@ mod tests {
         assert!(p.rejects.is_empty(), "{:?}", p.rejects);
         assert_eq!(p.nul_lines, 1);
         assert!(p.rows.nul_cleaned[0]);
-        assert_eq!(p.rows.path[0].as_deref(), Some("/compte"));
+        assert_eq!(p.strs("path")[0].as_deref(), Some("/compte"));
     }
 
     #[test]
@@ -698,13 +756,41 @@ mod tests {
     fn ipv6_status_families_and_bots() {
         let line = r#"2a01:e0a:1f2:3b40::1 - - [17/Mar/2026:03:00:00 +0100] "POST /api/panier HTTP/2.0" 503 0 "-" "python-requests/2.31" 1.500"#;
         let p = run(line.as_bytes(), KVT_FORMAT);
-        assert_eq!(p.rows.ip_truncated[0].as_deref(), Some("2a01:e0a:1f2::/48"));
-        assert_eq!(p.rows.customer_id[0], None);
+        assert_eq!(
+            p.strs("ip_truncated")[0].as_deref(),
+            Some("2a01:e0a:1f2::/48")
+        );
+        assert_eq!(p.strs("customer_id")[0], None);
         assert_eq!(p.rows.status_family[0], "5xx");
         assert!(p.rows.is_bot[0]);
         assert_eq!(p.rows.user_agent_class[0], "bot");
         assert_eq!(p.rows.response_time_ms[0], Some(1500));
-        assert_eq!(p.rows.referer[0], None);
+        assert_eq!(p.strs("referer")[0], None);
+    }
+
+    #[test]
+    fn a_block_spanning_midnight_feeds_two_partitions_in_line_order() {
+        let next_day = OK.replace("17/Mar/2026:15:05:09", "18/Mar/2026:00:00:01");
+        let text = format!("{OK}\n{next_day}\n{OK}\n");
+        let mut src = NginxSource::new(LogFormat::compile(KVT_FORMAT).unwrap(), pseudo(), 0.05);
+        let fed = crate::silver::runner::testing::feed(&mut src, &[("bronze/nginx/a.log", text)]);
+        let parts: Vec<(&str, Vec<i64>)> = fed
+            .frames
+            .iter()
+            .map(|(p, df)| {
+                let lines = df.column("bronze_line").unwrap().i64().unwrap();
+                (p.as_str(), lines.into_no_null_iter().collect())
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("nginx/log_date=2026-03-17", vec![1, 3]),
+                ("nginx/log_date=2026-03-18", vec![2])
+            ]
+        );
+        assert_eq!(fed.counts.rows_out, 3);
+        assert_eq!(fed.seen.len(), 2);
     }
 
     #[test]
@@ -712,7 +798,7 @@ mod tests {
         let line = r#"10.1.2.3 - frank [17/Mar/2026:15:05:09 +0100] "GET / HTTP/1.1" 304 0 "-" "Mozilla/5.0""#;
         let p = run(line.as_bytes(), COMBINED_FORMAT);
         assert!(p.rejects.is_empty(), "{:?}", p.rejects);
-        assert_eq!(p.rows.customer_id[0], None);
+        assert_eq!(p.strs("customer_id")[0], None);
         assert_eq!(p.rows.response_time_ms[0], None);
         assert_eq!(p.rows.status_family[0], "3xx");
     }
@@ -729,11 +815,11 @@ mod tests {
         let p = run(text.as_bytes(), KVT_FORMAT);
         assert!(p.rejects.is_empty(), "{:?}", p.rejects);
         assert_eq!(
-            p.rows.method,
+            p.strs("method"),
             [None, Some("GET".into()), Some("GET".into())]
         );
-        assert_eq!(p.rows.path, [None, None, Some("/caf\\xE9".into())]);
-        assert_eq!(p.rows.query_keys[2].as_deref(), Some("q"));
+        assert_eq!(p.strs("path"), [None, None, Some("/caf\\xE9".into())]);
+        assert_eq!(p.strs("query_keys")[2].as_deref(), Some("q"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn to_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
     let mut buf = Vec::new();
     {
         let mut w = ParquetWriter::new(&mut buf)
-            .with_compression(ParquetCompression::Zstd(Some(ZstdLevel::try_new(3)?)))
+            .with_compression(ParquetCompression::Zstd(Some(ZstdLevel::try_new(1)?)))
             .with_statistics(StatisticsOptions::full())
             .batched(df.schema())?;
         let mut off = 0;
