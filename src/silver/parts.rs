@@ -28,7 +28,7 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 pub const PARTS_FILE: &str = "_parts.json";
 
-/// Encode a DataFrame as Parquet (zstd level 3, full statistics, fixed row groups).
+/// Encode a DataFrame as Parquet (zstd level 1: faster than level 3 for the same size on dictionary-encoded columns; full statistics, fixed row groups).
 pub fn to_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
     df.rechunk_mut();
     let mut buf = Vec::new();
