@@ -1,5 +1,7 @@
 //! Benchmark baseline (`make bench`): a bare polars CSV → Parquet conversion
-//! (schema inference, zstd), no cleaning, for the CSV silver sources.
+//! (schema inferred from the whole file, so dirty columns such as Portuguese
+//! postal codes among French ones read as text instead of failing; zstd), no
+//! cleaning, for the CSV silver sources.
 //!
 //! `cargo run --release --example bare_csv_to_parquet -- SEPARATOR OUT_DIR FILE…`
 //! prints `{"files":…,"rows":…,"bytes_in":…,"seconds":…}`.
@@ -21,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes += std::fs::metadata(f)?.len();
         let mut df = CsvReadOptions::default()
             .with_has_header(true)
+            .with_infer_schema_length(None)
             .with_parse_options(CsvParseOptions::default().with_separator(sep))
             .try_into_reader_with_file_path(Some(f.into()))?
             .finish()?;

@@ -127,12 +127,16 @@ PY
   rm -rf "$d"
 }
 
-# Like measure, but keeps the command's stdout in $1.
+# Like measure, but keeps the command's stdout in $1; wall time to the ms
+# (time's %e has 10 ms steps: small inputs take less).
 measure_to() {
   local out=$1; shift
-  local f; f=$(mktemp)
-  /usr/bin/time -o "$f" -f "%e %M" "$@" >"$out" 2>/dev/null
-  tail -1 "$f"; rm -f "$f"
+  local f t0 t1; f=$(mktemp)
+  t0=$(date +%s%N)
+  /usr/bin/time -o "$f" -f "%M" "$@" >"$out" 2>/dev/null
+  t1=$(date +%s%N)
+  echo "$(( (t1 - t0) / 1000000 )).000e-3 $(tail -1 "$f")" | awk '{printf "%.3f %s\n", $1, $2}'
+  rm -f "$f"
 }
 
 # kvt silver SOURCE at SCALE (one generated day): rows/s, input MB/s, peak RSS;
@@ -175,7 +179,7 @@ src, scale, secs, rss = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.
 s = json.loads(sys.argv[5])
 rows, mb = s["rows_in"], s["bytes_read"] / 1048576
 line = (f"| silver {src}, scale {scale} | {rows:,} rows in, {s['rows_out']:,} out: "
-        f"{rows/secs:,.0f} rows/s, {mb/secs:.1f} MiB/s ({secs:.2f} s) | ")
+        f"{rows/secs:,.0f} rows/s, {mb/secs:.1f} MiB/s ({secs:.3f} s) | ")
 if sys.argv[6]:
     b = json.loads(sys.argv[6])
     line += f"bare polars CSV→Parquet: {b['rows']/b['seconds']:,.0f} rows/s ({b['seconds']:.2f} s) | **{b['seconds']/secs:.2f}×** bare"

@@ -85,26 +85,32 @@ pub enum Command {
     #[command(subcommand)]
     Ingest(IngestCommand),
     /// Clean one source from bronze into typed, pseudonymised Parquet (silver)
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = SILVER_EXAMPLES)]
     Silver(SilverCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SilverCommand {
     /// Salesforce CRM export → silver/crm/pays=…/ (SILVER-CRM-*)
+    #[command(after_long_help = SILVER_CRM_EXAMPLES)]
     Crm(SilverArgs),
     /// Firebase Analytics events → silver/firebase/event_date=…/event_name=…/ (SILVER-FB-*)
+    #[command(after_long_help = SILVER_FIREBASE_EXAMPLES)]
     Firebase(SilverArgs),
     /// Nginx access logs → silver/nginx/log_date=…/ (SILVER-NGINX-*)
     #[command(after_long_help = SILVER_NGINX_EXAMPLES)]
     Nginx(SilverNginxArgs),
     /// Carrier deliveries → silver/logistics/pays_destination=…/mois_expedition=…/ (SILVER-LOG-*)
+    #[command(after_long_help = SILVER_LOGISTICS_EXAMPLES)]
     Logistics(SilverArgs),
     /// KYC provider export → silver/kyc/mois_soumission=…/ (SILVER-KYC-*)
+    #[command(after_long_help = SILVER_KYC_EXAMPLES)]
     Kyc(SilverArgs),
     /// Kafka payments in bronze → silver/payments/event_date=…/ (CONTRACTS C1, C8)
+    #[command(after_long_help = SILVER_EVENTS_EXAMPLES)]
     Payments(SilverTopicArgs),
     /// Kafka orders in bronze → silver/orders/ and silver/order_items/ by event_date (C1, C8)
+    #[command(after_long_help = SILVER_EVENTS_EXAMPLES)]
     Orders(SilverTopicArgs),
 }
 
@@ -118,6 +124,64 @@ pub struct SilverTopicArgs {
     #[arg(long, env = env::TOPIC, value_name = "TOPIC")]
     pub topic: Option<String>,
 }
+
+const SILVER_EXAMPLES: &str = "\
+Examples:
+  # Nightly, after `kvt ingest drive`/`kvt ingest kafka` (key from KVT_PSEUDONYM_KEY or .env)
+  kvt silver crm && kvt silver firebase && kvt silver nginx
+  kvt silver logistics && kvt silver kyc && kvt silver payments && kvt silver orders
+
+  # A demo lake, with the public development key
+  kvt silver crm --dev-key
+
+Each run reads the bronze objects landed since the last successful run (or --date, or
+--full-refresh), replaces the partitions they touch atomically, writes unreadable rows to
+silver/_rejects/<source>/ and prints a one-line JSON summary. Schemas: docs/silver.md.";
+
+const SILVER_CRM_EXAMPLES: &str = "\
+Examples:
+  kvt silver crm                      # the exports landed since the last run
+  kvt silver crm --full-refresh       # rebuild silver/crm from every export in bronze
+
+One row per customer: the most recent DATE MODIFICATION wins (duplicates counted in the
+summary). Countries become ISO codes, the birth date an age; names, phone, street and
+e-mail never reach silver (the e-mail and the customer id are pseudonymised).";
+
+const SILVER_FIREBASE_EXAMPLES: &str = "\
+Examples:
+  kvt silver firebase                       # the hourly files landed since the last run
+  kvt silver firebase --date 2026-03-17     # reprocess what was ingested that day
+
+params are pivoted into typed columns by event name; unexpected keys are kept, scrubbed,
+in params_extra (an event is never rejected for them). Bots and test sessions are
+filtered out and counted.";
+
+const SILVER_LOGISTICS_EXAMPLES: &str = "\
+Examples:
+  kvt silver logistics                # the 4-hourly carrier files landed since the last run
+  kvt silver logistics --full-refresh
+
+Each parcel keeps the state of its latest file. Statuses are canonicalised, attempts above
+10 are capped and flagged (tentatives_suspectes), delays are counted in French business days.";
+
+const SILVER_KYC_EXAMPLES: &str = "\
+Examples:
+  kvt silver kyc                      # the monthly export(s) landed since the last run
+  kvt silver kyc --now 2026-03-31T22:00:00Z   # SLA flags as of a given day
+
+Canonical document types and decisions, sentinel expiry dates (9999-12-31) → null, and
+sla_depasse when a case waits more than 5 business days. The agent's name and the internal
+comment never reach silver.";
+
+const SILVER_EVENTS_EXAMPLES: &str = "\
+Examples:
+  kvt silver payments                         # bronze/kafka/payments → silver/payments
+  kvt silver orders                           # → silver/orders and silver/order_items
+  kvt silver payments --topic prod.payments   # bronze of a prefixed topic
+
+Messages that are not JSON or lack a required field (CONTRACTS C1) go to
+silver/_rejects/<source>/ with their bronze object and line; redelivered messages are
+deduplicated.";
 
 const SILVER_NGINX_EXAMPLES: &str = "\
 Examples:

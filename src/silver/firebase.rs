@@ -266,6 +266,17 @@ pub struct FirebaseSource {
     deduplicated: u64,
     /// Encoded params of the current line.
     scratch: Vec<u8>,
+    /// Partitions being turned into frames, a bounded batch per `take`.
+    drain: Option<Drain>,
+    /// Rows per batch of `take` (tests make it small).
+    batch_rows: usize,
+}
+
+/// What turning the buffered partitions into frames needs.
+struct Drain {
+    dict: StringChunked,
+    keys: StringChunked,
+    parts: std::vec::IntoIter<Part>,
 }
 
 impl FirebaseSource {
@@ -282,6 +293,8 @@ impl FirebaseSource {
             by_path: HashMap::new(),
             deduplicated: 0,
             scratch: Vec::new(),
+            drain: None,
+            batch_rows: super::parts::PART_ROWS,
         }
     }
 
@@ -925,31 +938,60 @@ impl Source for FirebaseSource {
         Ok(st.counts)
     }
 
+    /// Frames of about [`super::parts::PART_ROWS`] rows per call, partition by
+    /// partition in path order, until none is left (an empty answer): the
+    /// runner writes each batch before asking for the next, so only one
+    /// batch of frames is in memory beside the compact rows.
     fn take(&mut self, all: bool) -> anyhow::Result<Vec<(String, DataFrame)>> {
-        if !all || self.parts.is_empty() {
+        if !all {
             return Ok(Vec::new());
         }
-        let dict = self.strings.dictionary();
-        // The dictionary array holds every string now: free the interner first.
-        self.strings.clear();
-        self.index.clear();
-        self.by_path.clear();
-        self.profile_ids.clear();
-        let keys =
-            StringChunked::from_iter_values("keys".into(), self.keys.iter().map(String::as_str));
-        let mut parts = std::mem::take(&mut self.parts);
-        parts.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
+        let mut drain = match self.drain.take() {
+            Some(d) => d,
+            None if self.parts.is_empty() => return Ok(Vec::new()),
+            None => {
+                let dict = self.strings.dictionary();
+                // The dictionary array holds every string now: free the interner first.
+                self.strings.clear();
+                self.index.clear();
+                self.by_path.clear();
+                self.profile_ids.clear();
+                let keys = StringChunked::from_iter_values(
+                    "keys".into(),
+                    self.keys.iter().map(String::as_str),
+                );
+                let mut parts = std::mem::take(&mut self.parts);
+                parts.sort_by(|a, b| a.path.cmp(&b.path));
+                Drain {
+                    dict,
+                    keys,
+                    parts: parts.into_iter(),
+                }
+            }
+        };
+        let mut out = Vec::new();
+        let mut rows = 0;
+        while rows < self.batch_rows {
+            let Some(part) = drain.parts.next() else {
+                break;
+            };
             let perm = self.order(&part);
             self.deduplicated += (part.rows.len() - perm.len()) as u64;
             // At most PART_ROWS rows per part file.
             for piece in perm.chunks(super::parts::PART_ROWS) {
-                out.push((part.path.clone(), self.frame(&part, piece, &dict, &keys)?));
+                rows += piece.len();
+                out.push((
+                    part.path.clone(),
+                    self.frame(&part, piece, &drain.dict, &drain.keys)?,
+                ));
             }
         }
-        self.profiles.clear();
-        self.keys.clear();
+        if out.is_empty() {
+            self.profiles.clear();
+            self.keys.clear();
+        } else {
+            self.drain = Some(drain);
+        }
         Ok(out)
     }
 
@@ -1299,6 +1341,42 @@ mod tests {
             assert!(!x.reason.contains("jean"), "{x:?}");
             assert_eq!(x.bronze_key, KEY);
         }
+    }
+
+    #[test]
+    fn frames_come_in_batches_and_are_the_same_as_in_one() {
+        let day = |name: &str, n: usize| {
+            (0..n)
+                .map(|i| {
+                    human(
+                        &format!("{name}{i}"),
+                        &format!("17737617258{i:02}"),
+                        name,
+                        r#"{"product_id":"PRD-1"}"#,
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let objects = [
+            (
+                "bronze/firebase_data/2026-03-17/events_15.x.ndjson",
+                day("view_item", 5),
+            ),
+            (
+                "bronze/firebase_data/2026-03-17/events_16.x.ndjson",
+                day("add_to_cart", 3),
+            ),
+        ];
+        let objects: Vec<(&str, String)> = objects.iter().map(|(k, t)| (*k, t.clone())).collect();
+        let whole = run(&objects);
+        let mut src = FirebaseSource::new(pseudo(), NaiveDate::from_ymd_opt(2026, 3, 18).unwrap());
+        src.batch_rows = 1;
+        let fed = crate::silver::runner::testing::feed(&mut src, &objects);
+        assert_eq!(fed.frames.len(), 2);
+        let batched: BTreeMap<String, DataFrame> = fed.frames.into_iter().collect();
+        assert_eq!(batched, whole.frames);
+        assert_eq!(fed.counts.rows_out, 8);
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub trait Source: Send {
         rejects: &mut Vec<Reject>,
     ) -> anyhow::Result<Counts>;
     /// Frames ready to be written, by partition: only full builders, or
-    /// everything left when `all` (deduplicated and sorted canonically).
+    /// what is left when `all` (deduplicated and sorted canonically), in one
+    /// or more batches: the runner calls again until the answer is empty.
     fn take(&mut self, all: bool) -> anyhow::Result<Vec<(String, DataFrame)>>;
     /// Counts added by the final step (deduplication), if any.
     fn finish_counts(&mut self) -> Counts {
@@ -396,7 +397,14 @@ pub async fn run(
         out.bytes_read += read;
         out.objects_read += 1;
     }
-    writer.write("", src.take(true)?).await?;
+    // Sources that buffer the run hand their frames over in batches.
+    loop {
+        let frames = src.take(true)?;
+        if frames.is_empty() {
+            break;
+        }
+        writer.write("", frames).await?;
+    }
     out.counts += src.finish_counts();
 
     // 3. Commit: every affected partition is replaced whole, or dropped if nothing feeds it now.
@@ -506,7 +514,14 @@ pub(crate) mod testing {
                 .unwrap();
             all_seen.append(&mut seen);
         }
-        let frames = src.take(true).unwrap();
+        let mut frames = Vec::new();
+        loop {
+            let batch = src.take(true).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            frames.extend(batch);
+        }
         counts += src.finish_counts();
         Fed {
             frames,
