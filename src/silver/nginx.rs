@@ -8,7 +8,7 @@
 //! (IPv6: 48 bits), the customer id is pseudonymised, query strings lose their
 //! values, and the user agent is reduced to a bot flag and a coarse class.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use chrono::NaiveDate;
@@ -91,17 +91,17 @@ pub struct Parsed {
 #[derive(Clone)]
 pub struct Cache {
     pseudo: Pseudonymizer,
-    memo: HashMap<Vec<u8>, String>,
+    memo: PlHashMap<Vec<u8>, String>,
     /// User agents repeat too: (is bot, class) per distinct agent.
-    agents: HashMap<Vec<u8>, (bool, &'static str)>,
+    agents: PlHashMap<Vec<u8>, (bool, &'static str)>,
 }
 
 impl Cache {
     pub fn new(pseudo: Pseudonymizer) -> Cache {
         Cache {
             pseudo,
-            memo: HashMap::new(),
-            agents: HashMap::new(),
+            memo: PlHashMap::default(),
+            agents: PlHashMap::default(),
         }
     }
 
