@@ -400,7 +400,7 @@ pub async fn run(
     // Sources that buffer the run hand their frames over in batches.
     loop {
         let frames = src.take(true)?;
-        if frames.is_empty() {
+        if frames.iter().all(|(_, df)| df.height() == 0) {
             break;
         }
         writer.write("", frames).await?;

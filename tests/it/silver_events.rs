@@ -27,6 +27,24 @@ pub fn kvt_gen(args: &[&str]) -> Value {
 }
 
 /// Produce the fixture's payments and orders once more.
+/// Create prefixed payments/orders topics, produce the fixture's events and
+/// land them in `env`'s bronze; the topic prefix.
+pub fn land_fixture_events(env: &Env, brokers: &str, name: &str) -> String {
+    let prefix = unique_prefix(name);
+    kvt_gen(&[
+        "topics",
+        "--brokers",
+        brokers,
+        "--topic-prefix",
+        &prefix,
+        "--topics",
+        "payments,orders",
+    ]);
+    produce(brokers, &prefix);
+    ingest(env, brokers, &prefix);
+    prefix
+}
+
 pub fn produce(brokers: &str, prefix: &str) -> u64 {
     let events = testdata().join("events");
     kvt_gen(&[
@@ -190,18 +208,7 @@ fn assert_no_raw(tables: &BTreeMap<String, DataFrame>, forbidden: &[String]) {
 fn silver_events_match_the_ground_truth_and_keep_nothing_personal() {
     let Some(b) = services::broker() else { return };
     let env = Env::new();
-    let prefix = unique_prefix("silver");
-    kvt_gen(&[
-        "topics",
-        "--brokers",
-        &b.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    produce(&b.addr, &prefix);
-    ingest(&env, &b.addr, &prefix);
+    let prefix = land_fixture_events(&env, &b.addr, "silver");
     let gt = ground_truth(&testdata());
     let day = &gt["events"]["days"][0];
     let date = day["date"].as_str().unwrap();
@@ -367,18 +374,7 @@ fn silver_events_match_the_ground_truth_and_keep_nothing_personal() {
 fn silver_events_remove_redelivered_messages_and_rebuild_identically() {
     let Some(b) = services::broker() else { return };
     let env = Env::new();
-    let prefix = unique_prefix("silverdup");
-    kvt_gen(&[
-        "topics",
-        "--brokers",
-        &b.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    produce(&b.addr, &prefix);
-    ingest(&env, &b.addr, &prefix);
+    let prefix = land_fixture_events(&env, &b.addr, "silverdup");
     let gt = ground_truth(&testdata());
     let day = &gt["events"]["days"][0];
     let (gp, go) = (&day["payments"], &day["orders"]);

@@ -10,7 +10,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde_json::Value;
 
-use crate::common::services::{self, unique_prefix};
+use crate::common::services;
 use crate::common::silver::{copy_dir, ground_truth, ingest, pseudo, read_table, testdata};
 use crate::common::{files_under, run_expect, Env};
 use crate::silver_events;
@@ -137,18 +137,7 @@ fn no_personal_data_in_silver_and_one_customer_joins_across_sources() {
         ));
     }
     env.write("kvt.toml", &config);
-    let prefix = unique_prefix("privacy");
-    silver_events::kvt_gen(&[
-        "topics",
-        "--brokers",
-        &b.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    silver_events::produce(&b.addr, &prefix);
-    silver_events::ingest(&env, &b.addr, &prefix);
+    let prefix = silver_events::land_fixture_events(&env, &b.addr, "privacy");
     for (source, _) in DRIVE {
         assert_eq!(ingest(&env, source)["status"], "ok");
     }
