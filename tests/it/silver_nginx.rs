@@ -307,6 +307,20 @@ fn silver_nginx_parses_a_real_nginx_access_log() {
         raw(p, bad);
         sent += 1;
     }
+    // nginx logs a request when it frees it, which for a rejected one can be
+    // after a lingering close: wait for every line before stopping it.
+    let path = ngx.log.clone();
+    let lines = || {
+        std::fs::read(&path)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    for _ in 0..100 {
+        if lines() >= sent {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let log = std::fs::read(ngx.stop()).unwrap();
     assert_eq!(
         log.iter().filter(|&&b| b == b'\n').count(),
