@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::services::{self, unique_prefix, Broker};
-use crate::common::{files_under, run_expect, Env};
+use crate::common::{files_under, kvt_gen, run_expect, Env};
 
 /// Generate one day of events at `scale` into `dir`; returns the events directory.
 fn gen_events(dir: &Path, scale: f64) -> PathBuf {
@@ -34,20 +34,6 @@ fn gen_events(dir: &Path, scale: f64) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     dir.join("events")
-}
-
-fn kvt_gen(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_kvt-gen"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kvt-gen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
 
 fn create_topics(brokers: &str, prefix: &str) {

@@ -3,28 +3,13 @@
 //! the ground truth; dead letters, duplicates, privacy and idempotence.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use polars::prelude::*;
 use serde_json::Value;
 
 use crate::common::services::{self, unique_prefix};
 use crate::common::silver::{ground_truth, read_table, testdata};
-use crate::common::{files_under, run_expect, Env};
-
-pub fn kvt_gen(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_kvt-gen"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kvt-gen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
-}
+use crate::common::{files_under, kvt_gen, run_expect, Env};
 
 /// Produce the fixture's payments and orders once more.
 /// Create prefixed payments/orders topics, produce the fixture's events and

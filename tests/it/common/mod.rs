@@ -134,3 +134,18 @@ pub fn in_ci() -> bool {
         .map(|v| v == "true" || v == "1")
         .unwrap_or(false)
 }
+
+/// `kvt-gen ARGS` must succeed; its summary (last stdout line).
+pub fn kvt_gen(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_kvt-gen"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kvt-gen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
