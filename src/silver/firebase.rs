@@ -781,7 +781,10 @@ impl FirebaseSource {
 
         let strings = &mut self.strings;
         let (user, anonymous) = match p.user.as_deref() {
-            Some("anonymous") => (strings.text("anonymous"), true),
+            // SILVER-FB-5: kept as is, whatever its case or padding.
+            Some(u) if u.trim().eq_ignore_ascii_case("anonymous") => {
+                (strings.text("anonymous"), true)
+            }
             Some(u) => {
                 let id = strings.pseudo(u);
                 (id, id == NULL)
@@ -1263,7 +1266,7 @@ mod tests {
                 "1773761725855",
                 "c13e8379-6811-4c12-9462-c3f1faadef7c",
                 "0abd05da79a26fc7",
-                "anonymous",
+                " Anonymous",
                 "3.9.4",
                 "app_open",
                 p,
