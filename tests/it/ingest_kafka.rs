@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::services::{self, unique_prefix, Broker};
-use crate::common::{files_under, kvt_gen, run_expect, Env};
+use crate::common::{files_under, kvt_gen, produce, run_expect, Env};
 
 /// Generate one day of events at `scale` into `dir`; returns the events directory.
 fn gen_events(dir: &Path, scale: f64) -> PathBuf {
@@ -47,20 +47,6 @@ fn create_topics(brokers: &str, prefix: &str) {
         "payments,orders",
     ]);
     assert_eq!(s["created"].as_array().unwrap().len(), 2, "{s}");
-}
-
-fn produce(brokers: &str, events: &Path, prefix: &str) -> Value {
-    kvt_gen(&[
-        "produce",
-        "--events",
-        events.to_str().unwrap(),
-        "--brokers",
-        brokers,
-        "--topic-prefix",
-        prefix,
-        "--topics",
-        "payments,orders",
-    ])
 }
 
 fn ingest(env: &Env, brokers: &str, prefix: &str) -> Command {

@@ -31,18 +31,7 @@ pub fn land_fixture_events(env: &Env, brokers: &str, name: &str) -> String {
 }
 
 pub fn produce(brokers: &str, prefix: &str) -> u64 {
-    let events = testdata().join("events");
-    kvt_gen(&[
-        "produce",
-        "--events",
-        events.to_str().unwrap(),
-        "--brokers",
-        brokers,
-        "--topic-prefix",
-        prefix,
-        "--topics",
-        "payments,orders",
-    ])["messages"]
+    crate::common::produce(brokers, &testdata().join("events"), prefix)["messages"]
         .as_u64()
         .unwrap()
 }

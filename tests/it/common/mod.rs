@@ -149,3 +149,18 @@ pub fn kvt_gen(args: &[&str]) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
+
+/// `kvt-gen produce` of the payments and orders under `events` to prefixed topics.
+pub fn produce(brokers: &str, events: &Path, prefix: &str) -> Value {
+    kvt_gen(&[
+        "produce",
+        "--events",
+        events.to_str().unwrap(),
+        "--brokers",
+        brokers,
+        "--topic-prefix",
+        prefix,
+        "--topics",
+        "payments,orders",
+    ])
+}
