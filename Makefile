@@ -11,8 +11,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO    ?= cargo
+# Test services live in the project's target/ whatever CARGO_TARGET_DIR says;
+# the kvt binaries are where cargo puts them (CARGO_TARGET_DIR, or target/).
 TOOLS    := $(CURDIR)/target/tools
-BIN      := $(CURDIR)/target/release
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BIN      := $(TARGET_DIR)/release
+export KVT_BIN_DIR := $(BIN)
 export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
 export OMP_THREAD_LIMIT := 1
 

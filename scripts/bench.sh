@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=$ROOT/target/release
+BIN=${KVT_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 WORK=${BENCH_DIR:-$ROOT/target/bench}
 what=${1:-all}
 
@@ -102,7 +102,7 @@ bench_ingest_kafka() {
   local n mb; n=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messages'])" "$prod")
   mb=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['bytes']/1048576)" "$prod")
   sync
-  local bare_out; bare_out=$("$ROOT/target/release/examples/bare_consumer" "$brokers" b-payments b-orders)
+  local bare_out; bare_out=$("$BIN/examples/bare_consumer" "$brokers" b-payments b-orders)
   local bare_s bare_n
   bare_s=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$bare_out")
   bare_n=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messages'])" "$bare_out")
@@ -182,7 +182,7 @@ bench_silver() {
     local bt=()
     for _ in 1 2 3; do
       rm -rf "$d/bare"; sync
-      read -r bsecs _ < <(measure_to "$d/bare.json" "$ROOT/target/release/examples/bare_csv_to_parquet" "$sep" "$d/bare" "${files[@]}")
+      read -r bsecs _ < <(measure_to "$d/bare.json" "$BIN/examples/bare_csv_to_parquet" "$sep" "$d/bare" "${files[@]}")
       bt+=("$bsecs")
     done
     bare=$(python3 -c "import json,sys; b=json.load(open(sys.argv[1])); b['seconds']=float(sys.argv[2]); print(json.dumps(b))" \

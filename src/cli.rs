@@ -191,8 +191,11 @@ Examples:
   # Reprocess what was ingested on one day
   kvt silver nginx --date 2026-03-17
 
-  # Rebuild the whole table, demo key, plain `combined` logs
+  # Rebuild the whole table with the demo key; only the plain `combined` layout
   kvt silver nginx --full-refresh --dev-key --format combined
+
+  # A site with its own log_format
+  kvt silver nginx --format '$remote_addr [$time_local] \"$request\" $status $request_time'
 
 Lines that do not match the log_format (truncated at rotation, garbage) are discarded and
 listed in silver/_rejects/nginx/ with their bronze file, line and reason. Above 5 % of a
@@ -210,8 +213,14 @@ pub struct SilverArgs {
     pub full_refresh: bool,
 
     /// Pseudonymise with the public development key (demo, tests), not KVT_PSEUDONYM_KEY
-    #[arg(long, env = env::DEV_KEY)]
+    #[arg(long)]
     pub dev_key: bool,
+
+    /// Accept the data verdict on this bronze object (repeatable): the run no longer exits 1 for
+    /// it, and an empty re-delivery it held back replaces the previous version. Recorded in
+    /// silver/_state/<source>.json with the run id.
+    #[arg(long = "accept-rejects", value_name = "BRONZE_KEY")]
+    pub accept_rejects: Vec<String>,
 }
 
 /// Arguments of `kvt silver nginx`.
@@ -220,7 +229,7 @@ pub struct SilverNginxArgs {
     #[command(flatten)]
     pub common: SilverArgs,
 
-    /// nginx log_format of the files: `kvt` (CONTRACTS C5), `combined`, or a log_format string
+    /// nginx log_format of the files: `auto` (the kvt layout or plain `combined`, line by line), `kvt`, `combined`, or a log_format string [default: auto]
     #[arg(long = "format", env = env::NGINX_LOG_FORMAT, value_name = "LOG_FORMAT")]
     pub nginx_format: Option<String>,
 }
@@ -343,8 +352,17 @@ mod tests {
 
     #[test]
     fn every_long_flag_has_an_env_twin_or_is_a_switch() {
-        // Switches that only make sense on the command line are listed here.
-        let exempt = ["verbose", "help", "version", "source_pos"];
+        // Switches that only make sense on the command line are listed here:
+        // --dev-key on purpose (a copied demo .env must never run production on
+        // the public key) and --accept-rejects (a one-off operator decision).
+        let exempt = [
+            "verbose",
+            "help",
+            "version",
+            "source_pos",
+            "dev_key",
+            "accept_rejects",
+        ];
         fn walk(cmd: &clap::Command, exempt: &[&str]) {
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();

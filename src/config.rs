@@ -37,6 +37,8 @@ pub enum ConfigError {
 pub struct Config {
     /// Object store URL of the lake.
     pub store: Option<String>,
+    /// A run lock older than this is stale, for every command (default 6h).
+    pub lock_ttl: Option<String>,
     #[serde(default)]
     pub ingest: IngestConfig,
     #[serde(default)]
@@ -102,6 +104,19 @@ pub struct SilverConfig {
     pub nginx_log_format: Option<String>,
     /// Share of discarded nginx lines above which the step exits 1 (default 0.05).
     pub nginx_tolerance: Option<f64>,
+    #[serde(default)]
+    pub firebase: FirebaseSilverConfig,
+}
+
+/// `[silver.firebase]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FirebaseSilverConfig {
+    /// Bot and test-session rules; replaces the built-in list when given.
+    pub bot_patterns: Option<Vec<crate::silver::patterns::PatternConfig>>,
+    /// Rules added to `bot_patterns` (or to the built-in list).
+    #[serde(default)]
+    pub extra_bot_patterns: Vec<crate::silver::patterns::PatternConfig>,
 }
 
 /// `[kafka]`: the broker connection and `ingest kafka` defaults.
@@ -237,6 +252,7 @@ impl Config {
         for (key, value) in [
             ("ingest.retry_delay", &cfg.ingest.retry_delay),
             ("ingest.lock_ttl", &cfg.ingest.lock_ttl),
+            ("lock_ttl", &cfg.lock_ttl),
             ("drive.timeout", &cfg.drive.timeout),
             ("kafka.idle_timeout", &cfg.kafka.idle_timeout),
             ("kafka.broker_timeout", &cfg.kafka.broker_timeout),

@@ -76,8 +76,6 @@ vars! {
     BROKER_TIMEOUT = "KVT_BROKER_TIMEOUT";
     /// Secret key of the pseudonymisation HMAC (CONTRACTS C6); the same for every source.
     PSEUDONYM_KEY = "KVT_PSEUDONYM_KEY", secret = true;
-    /// Use the public development pseudonymisation key (demo and tests only).
-    DEV_KEY = "KVT_DEV_KEY";
     /// Reprocess the bronze objects ingested on this day (YYYY-MM-DD).
     DATE = "KVT_DATE";
     /// Rebuild every partition of the silver table from all of bronze.

@@ -4,6 +4,13 @@
 //! so it also holds between scheduler workers on different hosts sharing an S3
 //! lake. A lock left by a crashed run is taken over when its process is gone
 //! from this host, or when it is older than the TTL.
+//!
+//! Taking over is atomic on every backend, including local files (which have
+//! no conditional update): the contenders race to *create* a marker named
+//! after the stale holder (`<lock>.takeover/<holder hash>`); only the winner
+//! replaces the lock, after checking it still holds the stale holder. A
+//! contender that read the stale lock late finds the marker and backs off,
+//! so it can never delete or overwrite the winner's lock.
 
 use std::time::Duration;
 
@@ -66,6 +73,12 @@ pub fn is_stale(holder: &LockInfo, now: DateTime<Utc>, ttl: Duration, this_host:
     age.to_std().map(|a| a > ttl).unwrap_or(false)
 }
 
+/// A stable name for one holder (the takeover marker).
+fn holder_id(h: &LockInfo) -> String {
+    let text = serde_json::to_string(h).unwrap_or_default();
+    hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())[..16])
+}
+
 impl RunLock {
     /// Take the lock of `command` on `name`, or fail with [`LockError::Held`].
     pub async fn acquire(
@@ -102,8 +115,24 @@ impl RunLock {
                 }),
             };
             if is_stale(&holder, now, ttl, &info.host) {
-                tracing::warn!(lock = %key, holder = ?holder, "taking over a stale run lock");
-                store.delete(&key).await?;
+                let marker = layout::lock_takeover(command, name, &holder_id(&holder));
+                if store.create(&marker, body.clone()).await? {
+                    // We won the takeover of this holder; replace it unless it left meanwhile.
+                    let still = store
+                        .get_opt(&key)
+                        .await?
+                        .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok());
+                    if still.is_none() || still.as_ref() == Some(&holder) {
+                        tracing::warn!(lock = %key, holder = ?holder, "taking over a stale run lock");
+                        store.put(&key, body.clone(), &Default::default()).await?;
+                        return Ok(RunLock {
+                            store: store.clone(),
+                            key,
+                            info,
+                        });
+                    }
+                }
+                // Another run took it over first: it holds the lock now.
                 continue;
             }
             return Err(LockError::Held {
@@ -187,6 +216,51 @@ mod tests {
             RunLock::acquire(&store, "ingest drive", "crm", "f", later, ttl)
                 .await
                 .unwrap();
+        });
+    }
+
+    /// Regression (issue 7): two runs taking over one stale lock at once must
+    /// not both end up holding it (delete-then-create let the slower one
+    /// delete the winner's lock).
+    #[test]
+    fn stale_takeover_has_one_winner() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for round in 0..20 {
+                let store = Store::open("memory://").unwrap();
+                let ttl = Duration::from_secs(60);
+                let old = RunLock::acquire(&store, "silver", "crm", "old", now(), ttl)
+                    .await
+                    .unwrap();
+                std::mem::forget(old); // crashed: never released
+                let later = now() + chrono::Duration::hours(1);
+                let tasks: Vec<_> = (0..8)
+                    .map(|i| {
+                        let store = store.clone();
+                        tokio::spawn(async move {
+                            RunLock::acquire(&store, "silver", "crm", &format!("r{i}"), later, ttl)
+                                .await
+                        })
+                    })
+                    .collect();
+                let mut winners = Vec::new();
+                for t in tasks {
+                    if let Ok(l) = t.await.unwrap() {
+                        winners.push(l);
+                    }
+                }
+                assert_eq!(winners.len(), 1, "round {round}");
+                // The winner's lock is the one in the lake.
+                let held: LockInfo = serde_json::from_slice(
+                    &store.get(&layout::lock("silver", "crm")).await.unwrap(),
+                )
+                .unwrap();
+                assert_eq!(held, winners[0].info);
+            }
         });
     }
 

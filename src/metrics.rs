@@ -14,7 +14,10 @@ pub struct RunMetrics {
     pub command: String,
     /// Source, table or job the run worked on.
     pub name: String,
+    /// The run exited 0 (exit 1, a data verdict, is not a success).
     pub success: bool,
+    /// 0, 1 or 2 (docs/exit-codes.md).
+    pub exit_code: u8,
     pub rows_in: u64,
     pub rows_out: u64,
     pub rows_rejected: u64,
@@ -58,6 +61,11 @@ pub fn render(m: &RunMetrics, previous_success: Option<i64>) -> String {
         "kvt_run_success",
         "1 if the last run succeeded, 0 otherwise.",
         u8::from(m.success).to_string(),
+    );
+    gauge(
+        "kvt_run_exit_code",
+        "Exit code of the last run: 0 success, 1 the data said no, 2 error.",
+        m.exit_code.to_string(),
     );
     gauge(
         "kvt_run_rows_in",

@@ -1,9 +1,11 @@
-//! The run contract every command shares: run id, clock, summary line,
-//! lineage and metrics emission, progress bars.
+//! The run contract every command shares: run id, clock, settings resolved
+//! once, the lock, lineage, metrics, the summary line and the exit code.
 //!
-//! A command receives a [`RunContext`], does its work and returns a [`Report`].
-//! [`RunContext::finish`] then emits the OpenLineage COMPLETE/FAIL event, writes
-//! the Prometheus textfile and prints the one-line JSON summary as the last
+//! A command implements [`Step`] (its name, its lock, its datasets, `run`)
+//! and [`RunContext::execute`] does the rest, in this order: plan the step
+//! (usage errors are exit 2), emit the OpenLineage START event, take the run
+//! lock, run, release the lock, then [`RunContext::finish`]: the COMPLETE/FAIL
+//! event, the Prometheus textfile and the one-line JSON summary as the last
 //! line of stdout.
 
 use std::io::{IsTerminal, Write};
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::lineage::{self, Dataset, EventType, Sink};
+use crate::lock::RunLock;
 use crate::metrics::{self, RunMetrics};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -52,6 +55,9 @@ impl ExitStatus {
         }
     }
 }
+
+/// Run locks older than this are stale unless configured otherwise.
+pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(6 * 3600);
 
 /// The clock of a run: the system clock, or a fixed instant (`KVT_NOW`).
 #[derive(Debug, Clone, Copy)]
@@ -120,13 +126,44 @@ impl Report {
     /// A report for a run that failed before doing anything.
     pub fn failed(err: &anyhow::Error) -> Report {
         let mut r = Report::new(ExitStatus::Error);
-        r.error = Some(format!("{err:#}"));
+        r.error = Some(error_chain(err));
         r
     }
 
     pub fn field(&mut self, key: &str, value: impl Into<Value>) -> &mut Report {
         self.fields.insert(key.to_string(), value.into());
         self
+    }
+}
+
+/// What a command implements to get the run contract (see the module doc).
+pub trait Step {
+    /// The command words of the summary line (`silver nginx`).
+    fn command(&self) -> &str;
+    /// What it works on (a source, a consumer group): the lock and metrics name.
+    fn name(&self) -> &str;
+    /// The OpenLineage job (`silver.nginx`).
+    fn job(&self) -> String {
+        job_name(self.command(), self.name())
+    }
+    /// The store holding the run lock; `None` runs without a lock (dry runs).
+    fn lock_store(&self) -> Option<&Store>;
+    /// Datasets read and written, for the START event (the report may refine them).
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>);
+    /// Do the work. An `Err` is exit 2 with its message in the summary.
+    fn run(
+        &mut self,
+        ctx: &RunContext,
+    ) -> impl std::future::Future<Output = anyhow::Result<Report>>;
+}
+
+/// `silver nginx` + `nginx` → `silver.nginx`.
+pub fn job_name(command: &str, name: &str) -> String {
+    let cmd = command.replace(' ', "_");
+    if name.is_empty() {
+        cmd
+    } else {
+        format!("{cmd}.{name}")
     }
 }
 
@@ -140,6 +177,8 @@ pub struct RunContext {
     pub store_url: String,
     /// Draw progress bars (stderr is a terminal and not --quiet).
     pub progress: bool,
+    /// A run lock older than this is stale (`KVT_LOCK_TTL`, `lock_ttl`; 6 h).
+    pub lock_ttl: Duration,
     lineage: Sink,
     lineage_namespace: String,
     metrics_dir: Option<PathBuf>,
@@ -177,6 +216,15 @@ impl RunContext {
             .clone()
             .or_else(|| config.metrics.dir.clone());
         let progress = !global.quiet && std::io::stderr().is_terminal();
+        let lock_ttl = match crate::env::get(crate::env::LOCK_TTL)
+            .or_else(|| config.lock_ttl.clone())
+            .or_else(|| config.ingest.lock_ttl.clone())
+        {
+            Some(s) => crate::config::parse_duration(&s)
+                .map_err(anyhow::Error::msg)
+                .context(crate::env::LOCK_TTL)?,
+            None => DEFAULT_LOCK_TTL,
+        };
         Ok(RunContext {
             run_id,
             started_at: clock.now(),
@@ -184,6 +232,7 @@ impl RunContext {
             config,
             store_url,
             progress,
+            lock_ttl,
             lineage,
             lineage_namespace,
             metrics_dir,
@@ -200,6 +249,7 @@ impl RunContext {
             config,
             store_url: "memory://".into(),
             progress: false,
+            lock_ttl: DEFAULT_LOCK_TTL,
             lineage: Sink::None,
             lineage_namespace: "kvt".into(),
             metrics_dir: None,
@@ -211,6 +261,61 @@ impl RunContext {
     /// Open the lake.
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.store_url)
+    }
+
+    /// Run a step under the run contract: `plan` resolves it (an error is
+    /// exit 2 before anything starts), then START, lock, run, unlock, finish.
+    pub async fn execute<S: Step>(
+        &self,
+        command: &str,
+        name: &str,
+        plan: impl std::future::Future<Output = anyhow::Result<S>>,
+    ) -> ExitStatus {
+        let mut step = match plan.await {
+            Ok(s) => s,
+            Err(e) => {
+                let job = job_name(command, name);
+                return self.finish(command, name, &job, Report::failed(&e)).await;
+            }
+        };
+        let (command, name, job) = (
+            step.command().to_string(),
+            step.name().to_string(),
+            step.job(),
+        );
+        let (inputs, outputs) = step.datasets();
+        self.start(&job, &inputs, &outputs).await;
+        let lock = match step.lock_store() {
+            None => None,
+            Some(store) => match RunLock::acquire(
+                store,
+                &command,
+                &name,
+                &self.run_id,
+                self.clock.now(),
+                self.lock_ttl,
+            )
+            .await
+            {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let mut r = Report::failed(&anyhow::Error::from(e));
+                    (r.inputs, r.outputs) = (inputs, outputs);
+                    return self.finish(&command, &name, &job, r).await;
+                }
+            },
+        };
+        let mut report = step.run(self).await.unwrap_or_else(|e| Report::failed(&e));
+        if let Some(l) = lock {
+            l.release().await;
+        }
+        if report.inputs.is_empty() {
+            report.inputs = inputs;
+        }
+        if report.outputs.is_empty() {
+            report.outputs = outputs;
+        }
+        self.finish(&command, &name, &job, report).await
     }
 
     /// The run id as a UUID, as OpenLineage requires (derived when the
@@ -265,7 +370,9 @@ impl RunContext {
             let m = RunMetrics {
                 command: command.to_string(),
                 name: name.to_string(),
-                success: report.status != ExitStatus::Error,
+                // Exit 1 (the data said no) is not a success either.
+                success: report.status == ExitStatus::Success,
+                exit_code: report.status.code(),
                 rows_in: report.rows_in,
                 rows_out: report.rows_out,
                 rows_rejected: report.rows_rejected,
@@ -306,6 +413,25 @@ impl RunContext {
         pb.enable_steady_tick(Duration::from_millis(200));
         pb
     }
+}
+
+/// An error and its causes on one line, each cause once: object_store and
+/// HTTP client errors print their source inside their own message *and*
+/// expose it as `source()`, so `{:#}` repeats the same text two or three times.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || out.contains(text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(text);
+    }
+    out
 }
 
 /// The one-line JSON summary: command, status, run id, the command's fields,
@@ -411,6 +537,37 @@ mod tests {
         assert!(line.starts_with(
             r#"{"command":"ingest drive","status":"error","run_id":"rid","source":"crm""#
         ));
+    }
+
+    /// Regression (issue 7): the same S3 error appeared three times in one message.
+    #[test]
+    fn error_causes_are_printed_once() {
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "connection refused")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Generic S3 error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Outer(Inner)).context("reading bronze/x in s3://lake");
+        assert_eq!(
+            error_chain(&e),
+            "reading bronze/x in s3://lake: Generic S3 error: connection refused"
+        );
+        assert_eq!(format!("{e:#}").matches("connection refused").count(), 2);
     }
 
     #[test]

@@ -13,9 +13,8 @@ use crate::ingest::gdrive::{Drive, DriveSettings};
 use crate::ingest::localdir::LocalDir;
 use crate::ingest::source::Source;
 use crate::lineage::Dataset;
-use crate::lock::RunLock;
-use crate::run::{ExitStatus, Report, RunContext};
-use crate::store::layout;
+use crate::run::{ExitStatus, Report, RunContext, Step};
+use crate::store::{layout, Store};
 
 const COMMAND: &str = "ingest drive";
 
@@ -88,98 +87,56 @@ pub async fn plan(args: &DriveArgs, ctx: &RunContext) -> anyhow::Result<Job> {
     })
 }
 
-fn lock_ttl(ctx: &RunContext) -> anyhow::Result<Duration> {
-    match env::get(env::LOCK_TTL).or(ctx.config.ingest.lock_ttl.clone()) {
-        Some(s) => parse_duration(&s)
-            .map_err(anyhow::Error::msg)
-            .context(env::LOCK_TTL),
-        None => Ok(Duration::from_secs(6 * 3600)),
+impl Step for Job {
+    fn command(&self) -> &str {
+        COMMAND
+    }
+    fn name(&self) -> &str {
+        &self.source_name
+    }
+    fn lock_store(&self) -> Option<&Store> {
+        (!self.dry_run).then_some(&self.store)
+    }
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
+        (
+            vec![Dataset::new(self.source.origin(), self.source_name.clone())],
+            vec![self.store.dataset(&layout::bronze_prefix(&self.prefix))],
+        )
+    }
+
+    async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
+        let pb = ctx.progress_bar(0, &format!("ingest {}", self.source_name));
+        let outcome = drive::run(
+            self,
+            || ctx.clock.now(),
+            |plan| pb.set_length(plan.transfer.iter().filter_map(|t| t.0.size).sum()),
+            &|n| pb.inc(n),
+        )
+        .await;
+        pb.finish_and_clear();
+        let status = if outcome.error.is_some() {
+            ExitStatus::Error
+        } else {
+            ExitStatus::Success
+        };
+        let mut report = Report::new(status);
+        report.error = outcome.error.clone();
+        report.fields = outcome.summary_fields(self);
+        report.files = outcome.transferred as u64;
+        report.rows_in = outcome.listed as u64;
+        report.rows_out = outcome.transferred as u64;
+        report.rows_rejected = outcome.refused.len() as u64;
+        report.bytes = outcome.bytes;
+        let (inputs, mut outputs) = self.datasets();
+        outputs[0].rows = Some(outcome.transferred as u64);
+        outputs[0].bytes = Some(outcome.bytes);
+        report.inputs = inputs;
+        report.outputs = outputs;
+        Ok(report)
     }
 }
 
 pub async fn run(args: &DriveArgs, ctx: &RunContext) -> ExitStatus {
-    let name = args.source_name().to_string();
-    let lineage_job = format!("ingest_drive.{name}");
-    let job = match plan(args, ctx).await {
-        Ok(j) => j,
-        Err(e) => {
-            return ctx
-                .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
-                .await
-        }
-    };
-    let input = Dataset::new(job.source.origin(), name.clone());
-    let mut output = Dataset::new(
-        job.store.namespace(),
-        job.store.display_key(&layout::bronze_prefix(&job.prefix)),
-    );
-    ctx.start(
-        &lineage_job,
-        std::slice::from_ref(&input),
-        std::slice::from_ref(&output),
-    )
-    .await;
-
-    let lock = if job.dry_run {
-        None
-    } else {
-        let ttl = match lock_ttl(ctx) {
-            Ok(t) => t,
-            Err(e) => {
-                return ctx
-                    .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
-                    .await
-            }
-        };
-        match RunLock::acquire(
-            &job.store,
-            COMMAND,
-            &name,
-            &ctx.run_id,
-            ctx.clock.now(),
-            ttl,
-        )
+    ctx.execute(COMMAND, args.source_name(), plan(args, ctx))
         .await
-        {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let e = anyhow::Error::from(e);
-                return ctx
-                    .finish(COMMAND, &name, &lineage_job, Report::failed(&e))
-                    .await;
-            }
-        }
-    };
-
-    let pb = ctx.progress_bar(0, &format!("ingest {name}"));
-    let outcome = drive::run(
-        &job,
-        || ctx.clock.now(),
-        |plan| pb.set_length(plan.transfer.iter().filter_map(|t| t.0.size).sum()),
-        &|n| pb.inc(n),
-    )
-    .await;
-    pb.finish_and_clear();
-    if let Some(l) = lock {
-        l.release().await;
-    }
-
-    let status = if outcome.error.is_some() {
-        ExitStatus::Error
-    } else {
-        ExitStatus::Success
-    };
-    let mut report = Report::new(status);
-    report.error = outcome.error.clone();
-    report.fields = outcome.summary_fields(&job);
-    report.files = outcome.transferred as u64;
-    report.rows_in = outcome.listed as u64;
-    report.rows_out = outcome.transferred as u64;
-    report.rows_rejected = outcome.refused.len() as u64;
-    report.bytes = outcome.bytes;
-    output.rows = Some(outcome.transferred as u64);
-    output.bytes = Some(outcome.bytes);
-    report.inputs = vec![input];
-    report.outputs = vec![output];
-    ctx.finish(COMMAND, &name, &lineage_job, report).await
 }

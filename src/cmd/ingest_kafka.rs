@@ -8,9 +8,8 @@ use crate::cli::KafkaArgs;
 use crate::config::parse_duration;
 use crate::ingest::kafka::{self, Job, Settings};
 use crate::lineage::Dataset;
-use crate::lock::RunLock;
-use crate::run::{ExitStatus, Report, RunContext};
-use crate::store::layout;
+use crate::run::{ExitStatus, Report, RunContext, Step};
+use crate::store::{layout, Store};
 
 const COMMAND: &str = "ingest kafka";
 
@@ -88,116 +87,122 @@ pub fn plan(args: &KafkaArgs, ctx: &RunContext) -> anyhow::Result<Job> {
     })
 }
 
-pub async fn run(args: &KafkaArgs, ctx: &RunContext) -> ExitStatus {
-    let job = match plan(args, ctx) {
-        Ok(j) => j,
-        Err(e) => {
-            return ctx
-                .finish(COMMAND, "", "ingest_kafka", Report::failed(&e))
-                .await
-        }
-    };
-    let name = job.settings.group.clone();
-    let lineage_job = format!("ingest_kafka.{name}");
-    let inputs: Vec<Dataset> = job
-        .settings
-        .topics
-        .iter()
-        .map(|t| Dataset::new(format!("kafka://{}", job.settings.brokers), t.clone()))
-        .collect();
-    let mut outputs: Vec<Dataset> = job
-        .settings
-        .topics
-        .iter()
-        .map(|t| {
-            Dataset::new(
-                job.store.namespace(),
-                job.store.display_key(&layout::kafka_topic_prefix(t)),
-            )
-        })
-        .collect();
-    ctx.start(&lineage_job, &inputs, &outputs).await;
-
-    let ttl = Duration::from_secs(6 * 3600);
-    let lock = match RunLock::acquire(
-        &job.store,
-        COMMAND,
-        &name,
-        &ctx.run_id,
-        ctx.clock.now(),
-        ttl,
+/// The OpenLineage namespace of a Kafka cluster: its first bootstrap server.
+pub fn kafka_namespace(brokers: &str) -> String {
+    format!(
+        "kafka://{}",
+        brokers.split(',').next().unwrap_or_default().trim()
     )
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            return ctx
-                .finish(
-                    COMMAND,
-                    &name,
-                    &lineage_job,
-                    Report::failed(&anyhow::Error::from(e)),
-                )
-                .await
-        }
-    };
+}
 
-    let pb = ctx.progress_bar(0, "ingest kafka");
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} messages ({per_sec})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let rt = tokio::runtime::Handle::current();
-    let clock = ctx.clock;
-    let pb2 = pb.clone();
-    let outcome = {
-        let job = &job;
-        tokio::task::block_in_place(|| {
-            kafka::run_blocking(job, &rt, &move || clock.now(), &move |done, total| {
-                pb2.set_length(total);
-                pb2.set_position(done);
-            })
-        })
-    };
-    pb.finish_and_clear();
-    lock.release().await;
-
-    let mut report = Report::new(if outcome.error.is_some() {
-        ExitStatus::Error
-    } else {
-        ExitStatus::Success
-    });
-    report.error = outcome.error.clone();
-    report
-        .field("group", name.clone())
-        .field("brokers", job.settings.brokers.clone())
-        .field("topics", job.settings.topics.clone())
-        .field("messages", outcome.messages)
-        .field(
-            "per_topic",
-            serde_json::to_value(&outcome.per_topic).unwrap_or_default(),
-        )
-        .field("non_json", outcome.non_json)
-        .field("null_values", outcome.null_values)
-        .field("already_in_bronze", outcome.already_in_bronze)
-        .field("objects", outcome.objects)
-        .field("bytes", outcome.bytes)
-        .field("recovered_manifest_lines", outcome.recovered_manifest_lines)
-        .field(
-            "committed",
-            serde_json::to_value(&outcome.committed).unwrap_or_default(),
-        );
-    report.rows_in = outcome.messages + outcome.already_in_bronze;
-    report.rows_out = outcome.messages;
-    report.files = outcome.objects;
-    report.bytes = outcome.bytes;
-    for d in &mut outputs {
-        let topic = d.name.rsplit('/').next().unwrap_or_default().to_string();
-        d.rows = Some(outcome.per_topic.get(&topic).copied().unwrap_or(0));
+impl Step for Job {
+    fn command(&self) -> &str {
+        COMMAND
     }
-    report.inputs = inputs;
-    report.outputs = outputs;
-    ctx.finish(COMMAND, &name, &lineage_job, report).await
+    fn name(&self) -> &str {
+        &self.settings.group
+    }
+    fn lock_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
+        let topics = &self.settings.topics;
+        let ns = kafka_namespace(&self.settings.brokers);
+        (
+            topics
+                .iter()
+                .map(|t| Dataset::new(ns.clone(), t.clone()))
+                .collect(),
+            topics
+                .iter()
+                .map(|t| self.store.dataset(&layout::kafka_topic_prefix(t)))
+                .collect(),
+        )
+    }
+
+    async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
+        let pb = ctx.progress_bar(0, "ingest kafka");
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} messages ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let rt = tokio::runtime::Handle::current();
+        let clock = ctx.clock;
+        let pb2 = pb.clone();
+        let outcome = {
+            let job = &*self;
+            tokio::task::block_in_place(|| {
+                kafka::run_blocking(job, &rt, &move || clock.now(), &move |done, total| {
+                    pb2.set_length(total);
+                    pb2.set_position(done);
+                })
+            })
+        };
+        pb.finish_and_clear();
+
+        let lost: u64 = outcome.lost.values().sum();
+        let status = if outcome.error.is_some() {
+            ExitStatus::Error
+        } else if lost > 0 {
+            ExitStatus::Rejected
+        } else {
+            ExitStatus::Success
+        };
+        let mut report = Report::new(status);
+        report.error = outcome.error.clone().or_else(|| {
+            (lost > 0).then(|| {
+                format!(
+                    "{lost} messages expired from the topics before they reached bronze (retention passed while the committed offsets were older): {}",
+                    outcome
+                        .lost
+                        .iter()
+                        .map(|(tp, n)| format!("{tp}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        });
+        report
+            .field("group", self.settings.group.clone())
+            .field("brokers", self.settings.brokers.clone())
+            .field("topics", self.settings.topics.clone())
+            .field("messages", outcome.messages)
+            .field(
+                "per_topic",
+                serde_json::to_value(&outcome.per_topic).unwrap_or_default(),
+            )
+            .field("non_json", outcome.non_json)
+            .field("null_values", outcome.null_values)
+            .field("already_in_bronze", outcome.already_in_bronze)
+            .field("lost_to_retention", lost)
+            .field(
+                "lost_per_partition",
+                serde_json::to_value(&outcome.lost).unwrap_or_default(),
+            )
+            .field("objects", outcome.objects)
+            .field("bytes", outcome.bytes)
+            .field("recovered_manifest_lines", outcome.recovered_manifest_lines)
+            .field(
+                "committed",
+                serde_json::to_value(&outcome.committed).unwrap_or_default(),
+            );
+        report.rows_in = outcome.messages + outcome.already_in_bronze;
+        report.rows_out = outcome.messages;
+        report.files = outcome.objects;
+        report.bytes = outcome.bytes;
+        let (inputs, mut outputs) = self.datasets();
+        for (d, t) in outputs.iter_mut().zip(&self.settings.topics) {
+            d.rows = Some(outcome.per_topic.get(t).copied().unwrap_or(0));
+        }
+        report.inputs = inputs;
+        report.outputs = outputs;
+        Ok(report)
+    }
+}
+
+pub async fn run(args: &KafkaArgs, ctx: &RunContext) -> ExitStatus {
+    let name = args.group.clone().unwrap_or_default();
+    ctx.execute(COMMAND, &name, async { plan(args, ctx) }).await
 }

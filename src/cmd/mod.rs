@@ -36,7 +36,7 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Err(e) => {
             // No context yet: report with a throwaway one so the summary line still appears.
             let ctx = RunContext::bare(Config::default(), chrono::Utc::now());
-            let job = format!("{}.{name}", command.replace(' ', "_"));
+            let job = crate::run::job_name(command, &name);
             return ctx.finish(command, &name, &job, Report::failed(&e)).await;
         }
     };

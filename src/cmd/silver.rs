@@ -1,13 +1,11 @@
 //! `kvt silver <source>`: arguments → source → shared runner → summary.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 
 use crate::cli::{SilverArgs, SilverCommand};
+use crate::config::FirebaseSilverConfig;
 use crate::lineage::Dataset;
-use crate::lock::RunLock;
-use crate::run::{ExitStatus, Report, RunContext};
+use crate::run::{ExitStatus, Report, RunContext, Step};
 use crate::secret::Secret;
 use crate::silver::crm::CrmSource;
 use crate::silver::events::{EventSource, Stream};
@@ -16,10 +14,11 @@ use crate::silver::kyc::KycSource;
 use crate::silver::logformat::{LogFormat, COMBINED_FORMAT, KVT_FORMAT};
 use crate::silver::logistics::LogisticsSource;
 use crate::silver::nginx::NginxSource;
+use crate::silver::patterns::Patterns;
 use crate::silver::pseudo::{Pseudonymizer, DEV_KEY};
 use crate::silver::runner::{self, Source};
 use crate::silver::Mode;
-use crate::store::layout;
+use crate::store::{layout, Key, Store};
 
 /// The pseudonymisation key: KVT_PSEUDONYM_KEY, or the dev key when asked.
 pub fn pseudonymizer(args: &SilverArgs) -> anyhow::Result<Pseudonymizer> {
@@ -37,9 +36,15 @@ pub fn pseudonymizer(args: &SilverArgs) -> anyhow::Result<Pseudonymizer> {
     })?;
     anyhow::ensure!(
         key.expose().len() >= 16,
-        "{} is too short (at least 16 characters)",
+        "{} is too short (at least 16 bytes; 32 random bytes recommended, e.g. `openssl rand -hex 32`)",
         crate::env::PSEUDONYM_KEY
     );
+    if key.expose().len() < 32 {
+        tracing::warn!(
+            "{} is shorter than 32 bytes: pseudonyms of short identifiers are easier to brute-force; use 32 random bytes (`openssl rand -hex 32`)",
+            crate::env::PSEUDONYM_KEY
+        );
+    }
     Ok(Pseudonymizer::from_secret(&key))
 }
 
@@ -67,19 +72,23 @@ fn build(cmd: &SilverCommand, ctx: &RunContext) -> anyhow::Result<Box<dyn Source
                 .nginx_format
                 .clone()
                 .or(ctx.config.silver.nginx_log_format.clone())
-                .unwrap_or_else(|| "kvt".into());
-            let text = match spec.as_str() {
-                "kvt" => KVT_FORMAT,
-                "combined" => COMBINED_FORMAT,
-                other => other,
-            };
-            let fmt = LogFormat::compile(text)
-                .with_context(|| format!("invalid nginx log_format `{spec}`"))?;
+                .unwrap_or_else(|| "auto".into());
+            let fmt = match spec.as_str() {
+                "auto" => LogFormat::compile_any(&[KVT_FORMAT, COMBINED_FORMAT]),
+                "kvt" => LogFormat::compile(KVT_FORMAT),
+                "combined" => LogFormat::compile(COMBINED_FORMAT),
+                other => LogFormat::compile(other),
+            }
+            .with_context(|| format!("invalid nginx log_format `{spec}`"))?;
             let tolerance = ctx.config.silver.nginx_tolerance.unwrap_or(0.05);
             Box::new(NginxSource::new(fmt, pseudonymizer(&a.common)?, tolerance))
         }
         SilverCommand::Crm(a) => Box::new(CrmSource::new(pseudonymizer(a)?, day)),
-        SilverCommand::Firebase(a) => Box::new(FirebaseSource::new(pseudonymizer(a)?, day)),
+        SilverCommand::Firebase(a) => Box::new(FirebaseSource::new(
+            pseudonymizer(a)?,
+            day,
+            bot_patterns(&ctx.config.silver.firebase)?,
+        )),
         SilverCommand::Logistics(a) => Box::new(LogisticsSource::new(pseudonymizer(a)?, day)),
         SilverCommand::Kyc(a) => Box::new(KycSource::new(pseudonymizer(a)?, day)),
         SilverCommand::Payments(a) => {
@@ -101,6 +110,17 @@ fn build(cmd: &SilverCommand, ctx: &RunContext) -> anyhow::Result<Box<dyn Source
             ))
         }
     })
+}
+
+/// `[silver.firebase]` rules (or the built-in ones), compiled.
+pub fn bot_patterns(cfg: &FirebaseSilverConfig) -> anyhow::Result<Patterns> {
+    let mut rules = cfg
+        .bot_patterns
+        .clone()
+        .unwrap_or_else(crate::silver::firebase::default_bot_patterns);
+    rules.extend(cfg.extra_bot_patterns.iter().cloned());
+    Patterns::compile(&rules, &crate::silver::firebase::PATTERN_FIELDS)
+        .map_err(|e| anyhow::anyhow!("[silver.firebase] {e}"))
 }
 
 fn common(cmd: &SilverCommand) -> &SilverArgs {
@@ -131,94 +151,126 @@ pub fn command_name(cmd: &SilverCommand) -> &'static str {
     }
 }
 
-pub async fn run(cmd: &SilverCommand, ctx: &RunContext) -> ExitStatus {
+/// A planned `kvt silver <source>` run.
+pub struct SilverStep {
+    command: &'static str,
+    name: &'static str,
+    src: Box<dyn Source>,
+    store: Store,
+    opts: runner::Options,
+    /// The bronze dataset read (what `ingest` wrote).
+    bronze: Key,
+}
+
+/// Resolve a `kvt silver` command line into a step.
+pub fn plan(cmd: &SilverCommand, ctx: &RunContext) -> anyhow::Result<SilverStep> {
+    let src = build(cmd, ctx)?;
+    let store = ctx.open_store()?;
     let name = source_name(cmd);
-    let command = command_name(cmd);
-    let job = format!("silver.{name}");
-    let prepared = build(cmd, ctx).and_then(|src| Ok((src, ctx.open_store()?)));
-    let (mut src, store) = match prepared {
-        Ok(v) => v,
-        Err(e) => return ctx.finish(command, name, &job, Report::failed(&e)).await,
-    };
-    let mode = mode(common(cmd));
-    let input = Dataset::new(
-        store.namespace(),
-        store.display_key(&layout::bronze_manifest(src.bronze_source())),
-    );
-    let mut outputs: Vec<Dataset> = src
-        .tables()
-        .iter()
-        .map(|t| Dataset::new(store.namespace(), format!("silver/{t}")))
-        .collect();
-    ctx.start(&job, std::slice::from_ref(&input), &outputs)
-        .await;
-
-    let lock = match RunLock::acquire(
-        &store,
-        "silver",
-        name,
-        &ctx.run_id,
-        ctx.clock.now(),
-        Duration::from_secs(6 * 3600),
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            return ctx
-                .finish(command, name, &job, Report::failed(&anyhow::Error::from(e)))
-                .await
+    let bronze = match cmd {
+        SilverCommand::Payments(a) | SilverCommand::Orders(a) => {
+            layout::kafka_topic_prefix(a.topic.as_deref().unwrap_or(name))
         }
+        _ => layout::bronze_prefix(
+            ctx.config
+                .source(name)
+                .and_then(|s| s.prefix.as_deref())
+                .unwrap_or(name),
+        ),
     };
-    let pb = ctx.progress_bar(0, command);
-    let result = runner::run(&store, src.as_mut(), mode, &|n| pb.inc(n)).await;
-    pb.finish_and_clear();
-    lock.release().await;
+    Ok(SilverStep {
+        command: command_name(cmd),
+        name,
+        src,
+        store,
+        opts: runner::Options {
+            mode: mode(common(cmd)),
+            accept: common(cmd).accept_rejects.clone(),
+            run_id: ctx.run_id.clone(),
+            now: ctx.clock.now(),
+        },
+        bronze,
+    })
+}
 
-    let out = match result {
-        Ok(o) => o,
-        Err(e) => return ctx.finish(command, name, &job, Report::failed(&e)).await,
-    };
-    let status = if out.verdicts.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Rejected
-    };
-    let mut report = Report::new(status);
-    if !out.verdicts.is_empty() {
-        report.error = Some(out.verdicts.join("; "));
+impl Step for SilverStep {
+    fn command(&self) -> &str {
+        self.command
     }
-    let mode_name = match mode {
-        Mode::New => "new".to_string(),
-        Mode::Date(d) => format!("date {d}"),
-        Mode::Full => "full-refresh".to_string(),
-    };
-    report
-        .field("source", name)
-        .field("mode", mode_name)
-        .field("objects_new", out.objects_new)
-        .field("objects_read", out.objects_read)
-        .field("objects_superseded", out.objects_superseded)
-        .field("rows_in", out.counts.rows_in)
-        .field("rows_out", out.rows_written)
-        .field("rejected", out.counts.rejected)
-        .field("deduplicated", out.counts.deduplicated)
-        .field("flagged", out.counts.flagged)
-        .field("filtered", out.counts.filtered)
-        .field("partitions_written", out.partitions_written.len())
-        .field("partitions_dropped", out.partitions_dropped.len())
-        .field("bytes_read", out.bytes_read)
-        .field("bytes_written", out.bytes_written);
-    report.rows_in = out.counts.rows_in;
-    report.rows_out = out.rows_written;
-    report.rows_rejected = out.counts.rejected;
-    report.bytes = out.bytes_written;
-    report.files = out.partitions_written.len() as u64;
-    if let [only] = outputs.as_mut_slice() {
-        only.rows = Some(out.rows_written);
-        only.bytes = Some(out.bytes_written);
+    fn name(&self) -> &str {
+        self.name
     }
-    report.inputs = vec![input];
-    report.outputs = outputs;
-    ctx.finish(command, name, &job, report).await
+    fn lock_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
+        let outputs = self
+            .src
+            .tables()
+            .iter()
+            .map(|t| self.store.dataset(&layout::silver_table(t)))
+            .collect();
+        (vec![self.store.dataset(&self.bronze)], outputs)
+    }
+
+    async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
+        let pb = ctx.progress_bar(0, self.command);
+        let out = runner::run(&self.store, self.src.as_mut(), &self.opts, &|n| pb.inc(n)).await;
+        pb.finish_and_clear();
+        let out = out?;
+        let status = if out.verdicts.is_empty() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Rejected
+        };
+        let mut report = Report::new(status);
+        if !out.verdicts.is_empty() {
+            report.error = Some(out.verdicts.join("; "));
+        }
+        let mode_name = match self.opts.mode {
+            Mode::New => "new".to_string(),
+            Mode::Date(d) => format!("date {d}"),
+            Mode::Full => "full-refresh".to_string(),
+        };
+        report
+            .field("source", self.name)
+            .field("mode", mode_name)
+            .field("objects_new", out.objects_new)
+            .field("objects_read", out.objects_read)
+            .field("objects_superseded", out.objects_superseded)
+            .field("rows_in", out.counts.rows_in)
+            .field("rows_out", out.rows_written)
+            .field("rejected", out.counts.rejected)
+            .field("deduplicated", out.counts.deduplicated)
+            .field("flagged", out.counts.flagged)
+            .field("filtered", out.counts.filtered)
+            .field("partitions_written", out.partitions_written.len())
+            .field("partitions_dropped", out.partitions_dropped.len())
+            .field("bytes_read", out.bytes_read)
+            .field("bytes_written", out.bytes_written);
+        if !out.verdicts.is_empty() {
+            report.field("verdicts", out.verdicts.clone());
+        }
+        for (k, v) in &out.extra {
+            report.field(k, v.clone());
+        }
+        report.rows_in = out.counts.rows_in;
+        report.rows_out = out.rows_written;
+        report.rows_rejected = out.counts.rejected;
+        report.bytes = out.bytes_written;
+        report.files = out.partitions_written.len() as u64;
+        let (inputs, mut outputs) = self.datasets();
+        if let [only] = outputs.as_mut_slice() {
+            only.rows = Some(out.rows_written);
+            only.bytes = Some(out.bytes_written);
+        }
+        report.inputs = inputs;
+        report.outputs = outputs;
+        Ok(report)
+    }
+}
+
+pub async fn run(cmd: &SilverCommand, ctx: &RunContext) -> ExitStatus {
+    let plan = async { plan(cmd, ctx) };
+    ctx.execute(command_name(cmd), source_name(cmd), plan).await
 }

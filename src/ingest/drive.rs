@@ -42,8 +42,12 @@ pub struct Plan {
 
 /// Step 2, pure: compare an inventory with the manifest.
 ///
-/// A file is transferred when its id is unknown (new) or when its modification
-/// time is later than the latest landed version (modified, INGEST-DRIVE-5).
+/// A file is identified by its path in the folder ([`Entry::identity`]): it is
+/// transferred when the path is unknown (new) or when its modification time
+/// is later than the latest landed version (modified, INGEST-DRIVE-5), even
+/// if Drive gave it a new file id (deleted and uploaded again). Drive allows
+/// several files with one path at once: the most recently modified is the
+/// current version, the others count as older.
 pub fn plan(
     files: Vec<SourceFile>,
     refused: Vec<Refused>,
@@ -56,24 +60,28 @@ pub fn plan(
         refused,
         ..Default::default()
     };
-    // Paths shared by several distinct source files (possible on Drive) get the file id in their key.
-    let mut by_rel: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &files {
-        *by_rel.entry(f.rel.as_str()).or_default() += 1;
-    }
-    let shared: std::collections::BTreeSet<String> = by_rel
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(r, _)| r.to_string())
-        .collect();
+    // One file per path: the most recently modified (then the greatest id).
+    let mut by_rel: BTreeMap<String, SourceFile> = BTreeMap::new();
     for f in files {
+        match by_rel.get(&f.rel) {
+            Some(cur) if (&cur.modified, &cur.id) >= (&f.modified, &f.id) => plan.older += 1,
+            Some(_) => {
+                plan.older += 1;
+                by_rel.insert(f.rel.clone(), f);
+            }
+            None => {
+                by_rel.insert(f.rel.clone(), f);
+            }
+        }
+    }
+    for f in by_rel.into_values() {
         let included = src.include.is_empty() || src.include.iter().any(|p| glob_match(p, &f.rel));
         let excluded = src.exclude.iter().any(|p| glob_match(p, &f.rel));
         if !included || excluded {
             plan.filtered += 1;
             continue;
         }
-        let change = match latest.get(f.id.as_str()) {
+        let change = match latest.get(f.rel.as_str()) {
             None => Change::New,
             Some(e) if f.modified > e.source_modified => Change::Modified,
             Some(e) if f.modified == e.source_modified => {
@@ -85,8 +93,7 @@ pub fn plan(
                 continue;
             }
         };
-        let dis = shared.contains(&f.rel).then_some(f.id.as_str());
-        match layout::bronze_object(prefix, &f.rel, f.modified, dis) {
+        match layout::bronze_object(prefix, &f.rel, f.modified, None) {
             Ok(key) => plan.transfer.push((f, change, key)),
             Err(e) => plan.refused.push(Refused {
                 path: f.rel,
@@ -475,30 +482,35 @@ mod tests {
         assert_eq!((p.unchanged, p.older, p.filtered), (1, 1, 1));
     }
 
+    /// Regression (issue 7): a file uploaded again under a new Drive id with
+    /// the same path is a new version of the file, not a second file.
     #[test]
-    fn same_path_for_two_drive_files_gets_the_id() {
+    fn same_path_new_drive_id_is_a_version_and_one_file_per_path_moves() {
+        let manifest = Manifest {
+            entries: vec![landed("a.csv", "2026-03-16T06:00:00Z")],
+        };
         let files = vec![
-            file("id1", "a.csv", "2026-03-17T06:00:00Z"),
-            file("id2", "a.csv", "2026-03-17T06:00:00Z"),
+            file("id-new", "a.csv", "2026-03-17T06:00:00Z"),
+            file("id-b1", "b.csv", "2026-03-17T06:00:00Z"),
+            file("id-b2", "b.csv", "2026-03-17T07:00:00Z"),
         ];
-        let p = plan(
-            files,
-            vec![],
-            &Manifest::default(),
-            &src(&[], &["*.tmp"]),
-            "p",
-        );
-        let keys: Vec<_> = p
+        let p = plan(files, vec![], &manifest, &src(&[], &[]), "p");
+        let moved: Vec<_> = p
             .transfer
             .iter()
-            .map(|t| t.2.as_str().to_string())
+            .map(|(f, c, k)| (f.id.as_str(), *c, k.as_str()))
             .collect();
         assert_eq!(
-            keys,
+            moved,
             [
-                "bronze/p/a@id1.20260317T060000000Z.csv",
-                "bronze/p/a@id2.20260317T060000000Z.csv"
+                (
+                    "id-new",
+                    Change::Modified,
+                    "bronze/p/a.20260317T060000000Z.csv"
+                ),
+                ("id-b2", Change::New, "bronze/p/b.20260317T070000000Z.csv"),
             ]
         );
+        assert_eq!(p.older, 1);
     }
 }

@@ -375,6 +375,9 @@ pub struct Outcome {
     pub recovered_manifest_lines: u64,
     pub per_topic: BTreeMap<String, u64>,
     pub committed: BTreeMap<String, i64>,
+    /// Messages that expired (retention) between the group's committed offset
+    /// and the oldest retained one, per `topic/partition`: lost to bronze.
+    pub lost: BTreeMap<String, u64>,
     pub error: Option<String>,
 }
 
@@ -611,6 +614,17 @@ pub fn run_blocking(
                 return out;
             }
         };
+        if let Some(n) = start.filter(|&n| n < low) {
+            let gap = u64::try_from(low - n).unwrap_or(0);
+            tracing::warn!(
+                topic = %t,
+                partition = p,
+                committed = n,
+                oldest_retained = low,
+                "{gap} messages expired from {t}/{p} before they reached bronze (retention is shorter than the gap between runs)"
+            );
+            out.lost.insert(format!("{t}/{p}"), gap);
+        }
         let from = start.unwrap_or(low).max(low);
         let _ = assign.add_partition_offset(
             t,

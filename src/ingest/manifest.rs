@@ -40,6 +40,13 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// What makes two landings versions of one file: its path in the source
+    /// folder. A file deleted and uploaded again under the same path (a new
+    /// Drive file id) is a new version of the same file, not a second file.
+    pub fn identity(&self) -> &str {
+        &self.source_path
+    }
+
     /// The object's user metadata (S3 `x-amz-meta-kvt-*`), mirroring the manifest.
     /// The checksum is not included: metadata is sent before a streamed body.
     pub fn object_metadata(&self) -> Metadata {
@@ -118,14 +125,17 @@ impl Manifest {
         }
     }
 
-    /// Latest landed version of each source file, by source id.
+    /// Latest landed version of each source file, by [`Entry::identity`]
+    /// (ties: the later landing).
     pub fn latest(&self) -> BTreeMap<&str, &Entry> {
         let mut m: BTreeMap<&str, &Entry> = BTreeMap::new();
         for e in &self.entries {
-            match m.get(e.source_id.as_str()) {
-                Some(prev) if prev.source_modified >= e.source_modified => {}
+            match m.get(e.identity()) {
+                Some(prev)
+                    if (prev.source_modified, prev.ingested_at)
+                        > (e.source_modified, e.ingested_at) => {}
                 _ => {
-                    m.insert(e.source_id.as_str(), e);
+                    m.insert(e.identity(), e);
                 }
             }
         }
@@ -200,8 +210,22 @@ mod tests {
             ],
         };
         let l = m.latest();
-        assert_eq!(l["a"].key.as_str(), "k2");
-        assert_eq!(l["b"].key.as_str(), "k4");
+        assert_eq!(l["a.csv"].key.as_str(), "k2");
+        assert_eq!(l["b.csv"].key.as_str(), "k4");
+    }
+
+    /// Regression (issue 7): a Drive file re-uploaded under a new file id with
+    /// the same path left both versions current (nginx counted the day twice).
+    #[test]
+    fn same_path_new_id_is_a_new_version() {
+        let mut again = entry("drive-id-2", "2026-03-18T00:00:00Z", "k2");
+        again.source_path = "a.csv".into();
+        let m = Manifest {
+            entries: vec![entry("a", "2026-03-17T00:00:00Z", "k1"), again],
+        };
+        let l = m.latest();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l["a.csv"].key.as_str(), "k2");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub const SCHEMA: &[(&str, Kind)] = &[
     ("kyc_valide", Kind::Bool),
     ("kyc_date_validation", Kind::Date),
     ("newsletter_optin", Kind::Bool),
-    ("date_creation_crm", Kind::Date),
+    ("date_creation_crm", Kind::Timestamp),
     ("date_modification", Kind::Timestamp),
     (INVALID_FIELDS, Kind::Dict),
 ];
@@ -363,11 +363,13 @@ impl CsvRows for CrmRows {
             inv,
             dates::parse_bool,
         ));
-        t.date(typed(
+        // A timestamp: the time of day when the export has one (UTC when it
+        // carries no offset), midnight for a bare date.
+        t.timestamp(typed(
             get(DATE_CREATION),
             "DATE CREATION CRM",
             inv,
-            dates::parse_date,
+            dates::parse_timestamp_ms,
         ));
         t.timestamp(dates::parse_timestamp_ms(get(DATE_MODIFICATION)));
         let invalid = inv.joined();
@@ -562,6 +564,27 @@ mod tests {
         ] {
             assert!(!dump.contains(pii), "{pii} leaked");
         }
+    }
+
+    /// Regression (issue 7): `DATE CREATION CRM` lost its time of day.
+    #[test]
+    fn creation_keeps_its_time_of_day() {
+        let body = format!(
+            "{HEADER}\n{}\n{}\n",
+            row("C1", "France", "10", "2026-03-01 10:00:00"),
+            row("C2", "France", "10", "2026-03-01 10:00:00")
+                .replace(",2025-08-05,", ",2025-08-05T14:30:15+02:00,")
+        );
+        let (frames, _, rejects) = run(&[("bronze/crm_data/a.csv", body)]);
+        assert!(rejects.is_empty(), "{rejects:?}");
+        let df = &frames[0].1;
+        let c = df.column("date_creation_crm").unwrap();
+        let ms: Vec<Option<i64>> = c.datetime().unwrap().phys.iter().collect();
+        assert_eq!(
+            ms,
+            [Some(1_754_352_000_000), Some(1_754_397_015_000)],
+            "midnight for a bare date; 12:30:15Z for 14:30:15+02:00"
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct Record {
     /// 1-based line of the record's first character in the object.
     pub line: u64,
     /// Why the record is malformed (an unterminated quote), if it is.
-    pub error: Option<&'static str>,
+    pub error: Option<String>,
     /// Byte range of the record in the reader's text (without its line end).
     start: usize,
     end: usize,
@@ -87,12 +87,23 @@ impl Record {
     }
 }
 
+/// Lines a quoted field may span before it is taken for an unbalanced quote.
+pub const MAX_QUOTED_LINES: u64 = 200;
+
 /// RFC 4180 reader over one object's text (see the module doc).
+///
+/// One unbalanced quote must not swallow the rest of a file: a quoted field
+/// that runs to the end of the text, past [`MAX_QUOTED_LINES`] lines, or
+/// across a line that reads on its own as a complete record (as many fields
+/// as the header, quotes balanced) is unterminated. That record is returned
+/// with an error, and reading resumes on the line after the one it started on.
 pub struct Reader<'a> {
     text: &'a str,
     pos: usize,
     line: u64,
     sep: u8,
+    /// Fields of a record (the header's), once known.
+    width: Option<usize>,
 }
 
 impl<'a> Reader<'a> {
@@ -103,7 +114,75 @@ impl<'a> Reader<'a> {
             pos: 0,
             line: 1,
             sep,
+            width: None,
         }
+    }
+
+    /// Records have `n` fields (the header's): a line that reads as such a
+    /// record ends an unterminated quoted field before it.
+    pub fn expect_width(&mut self, n: usize) {
+        self.width = Some(n);
+    }
+
+    /// Does the line starting at `at` read on its own as a complete record?
+    fn is_record_line(&self, at: usize) -> bool {
+        let Some(width) = self.width else {
+            return false;
+        };
+        let b = self.text.as_bytes();
+        let Some(rest) = b.get(at..) else {
+            return false;
+        };
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        let (mut fields, mut quoted, mut field_start) = (1, false, true);
+        for &c in line {
+            match c {
+                b'"' if quoted => quoted = false,
+                b'"' if field_start => quoted = true,
+                b'"' => return false,
+                c if c == self.sep && !quoted => {
+                    fields += 1;
+                    field_start = true;
+                    continue;
+                }
+                _ => {}
+            }
+            field_start = false;
+        }
+        !quoted && fields == width
+    }
+
+    /// Is the quoted text `from..to` (which started on line `opened`) the
+    /// end of an unbalanced quote? Checks each line break it holds.
+    fn runs_away(&self, from: usize, to: usize, opened: u64) -> Option<String> {
+        let b = self.text.as_bytes();
+        let mut line = self.line;
+        for nl in memchr::memchr_iter(b'\n', b.get(from..to).unwrap_or_default()) {
+            line += 1;
+            if line - opened >= MAX_QUOTED_LINES {
+                return Some(format!(
+                    "unterminated quoted field: the quote is still open {MAX_QUOTED_LINES} lines later"
+                ));
+            }
+            if self.is_record_line(from + nl + 1) {
+                return Some(format!(
+                    "unterminated quoted field: the quote is still open at line {line}, which reads as a record of its own"
+                ));
+            }
+        }
+        None
+    }
+
+    /// End `rec` as malformed at the end of its first line; reading resumes
+    /// on the next line.
+    fn resync(&mut self, rec: &mut Record, why: String) -> bool {
+        let b = self.text.as_bytes();
+        let end = memchr::memchr(b'\n', &b[rec.start..]).map_or(b.len(), |k| rec.start + k);
+        rec.error = Some(why);
+        rec.end = end;
+        self.pos = (end + 1).min(b.len());
+        self.line = rec.line + 1;
+        true
     }
 
     /// Append quoted text (which may hold line breaks) to the current field.
@@ -143,17 +222,20 @@ impl<'a> Reader<'a> {
             // One field starts at self.pos.
             if b.get(self.pos) == Some(&b'"') {
                 self.pos += 1;
+                let opened = self.line;
                 loop {
                     match memchr::memchr(b'"', &b[self.pos..]) {
                         None => {
-                            self.push_quoted(rec, self.pos, b.len());
-                            self.pos = b.len();
-                            rec.error = Some("unterminated quoted field");
-                            rec.end_field();
-                            rec.end = self.pos;
-                            return true;
+                            return self.resync(
+                                rec,
+                                "unterminated quoted field: the quote is still open at the end of the file"
+                                    .into(),
+                            );
                         }
                         Some(k) => {
+                            if let Some(why) = self.runs_away(self.pos, self.pos + k, opened) {
+                                return self.resync(rec, why);
+                            }
                             self.push_quoted(rec, self.pos, self.pos + k);
                             self.pos += k + 1;
                             if b.get(self.pos) == Some(&b'"') {
@@ -291,6 +373,7 @@ pub fn read_rows(
         return info;
     }
     let width = rec.len();
+    reader.expect_width(width);
     info.pos = header_positions(&rec, columns);
     let missing = required
         .iter()
@@ -301,8 +384,8 @@ pub fn read_rows(
         let line = rec.line;
         let failed = if let Some(m) = missing {
             Some((m, "column missing from the header".to_string()))
-        } else if let Some(e) = rec.error {
-            Some(("line", e.to_string()))
+        } else if let Some(e) = &rec.error {
+            Some(("line", e.clone()))
         } else if rec.len() != width {
             Some((
                 "line",
@@ -1075,15 +1158,18 @@ impl<V: Clone> Memo<V> {
 mod tests {
     use super::*;
 
-    fn records(text: &str, sep: u8) -> Vec<(u64, Vec<String>, Option<&'static str>)> {
+    fn records(text: &str, sep: u8) -> Vec<(u64, Vec<String>, Option<String>)> {
         let mut r = Reader::new(text, sep);
         let mut rec = Record::default();
         let mut out = Vec::new();
         while r.read(&mut rec) {
+            if out.is_empty() {
+                r.expect_width(rec.len());
+            }
             out.push((
                 rec.line,
                 (0..rec.len()).map(|i| rec.get(i).to_string()).collect(),
-                rec.error,
+                rec.error.clone(),
             ));
         }
         out
@@ -1123,9 +1209,67 @@ mod tests {
     #[test]
     fn unterminated_quote_is_reported() {
         let r = records("a,b\n1,\"open\n2,3\n", b',');
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 3);
         assert_eq!(r[1].0, 2);
-        assert_eq!(r[1].2, Some("unterminated quoted field"));
+        assert!(
+            r[1].2.as_deref().unwrap().contains("end of the file"),
+            "{r:?}"
+        );
+        assert_eq!(r[2], (3, vec!["2".into(), "3".into()], None));
+    }
+
+    /// Regression (issue 7): one unbalanced quote in a partner CSV swallowed
+    /// the rest of the file (one reject, undercounted rows, exit 0).
+    #[test]
+    fn an_unbalanced_quote_costs_one_record_and_reading_resumes() {
+        let text = "id,comment,n\n1,ok,1\n2,\"Livré chez le voisin,2\n3,fine,3\n4,\"multi\nline, legit\",4\n5,\"x\n";
+        let r = records(text, b',');
+        let lines: Vec<u64> = r.iter().map(|x| x.0).collect();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 7]);
+        assert!(
+            r[2].2.as_deref().unwrap().contains("still open at line 4"),
+            "{r:?}"
+        );
+        assert_eq!(r[3], (4, vec!["3".into(), "fine".into(), "3".into()], None));
+        assert_eq!(r[4].1[1], "multi\nline, legit");
+        assert_eq!(r[4].2, None);
+        assert!(r[5].2.as_deref().unwrap().contains("end of the file"));
+        // Through read_rows: every other row is read, the bad one is rejected with its line.
+        let mut rejects = Vec::new();
+        let mut ids = Vec::new();
+        let info = read_rows(
+            text.as_bytes(),
+            "k",
+            b',',
+            &["id", "comment", "n"],
+            &[0],
+            &mut rejects,
+            |f| {
+                ids.push(f.get(0).to_string());
+                Ok(())
+            },
+        );
+        assert_eq!(ids, ["1", "3", "4"]);
+        assert_eq!(info.counts.rows_in, 5);
+        let got: Vec<u64> = rejects.iter().map(|r| r.line).collect();
+        assert_eq!(got, [3, 7]);
+    }
+
+    #[test]
+    fn a_quote_open_for_too_many_lines_is_unterminated() {
+        let mut text = String::from("a,b\n1,\"");
+        for i in 0..(MAX_QUOTED_LINES + 5) {
+            text.push_str(&format!("x{i}\n"));
+        }
+        text.push_str("\",2\n");
+        let r = records(&text, b',');
+        assert!(
+            r[1].2.as_deref().unwrap().contains("lines later"),
+            "{:?}",
+            r[1]
+        );
+        // Each following line is then read on its own.
+        assert!(r.len() > 100);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::json::{
     NULL,
 };
 use super::parts::partition_path;
+use super::patterns::{rule, PatternConfig, Patterns};
 use super::pseudo::Pseudonymizer;
 use super::runner::Source;
 use super::{Counts, Input, Reject};
@@ -73,6 +74,7 @@ table_schema!(fb {
     item_id: Str,
     params_extra: Str,
     timestamp_was_string: Bool,
+    timestamp_rescaled: Bool,
     bronze_key: Str,
     bronze_line: I64,
 });
@@ -135,50 +137,139 @@ pub fn pivot(event_name: &str) -> Option<&'static [(&'static str, usize)]> {
     })
 }
 
-/// Device ids of automated sessions (FB-A2, OQ-14), compared case-insensitively.
-pub const BOT_DEVICE_PREFIXES: [&str; 2] = ["bot-", "headless-"];
-/// Session ids of QA sessions (OQ-14).
-pub const TEST_SESSION_PREFIX: &str = "test-";
-/// App versions of test builds (`0.0.0-test`).
-pub const TEST_APP_VERSION_SUFFIX: &str = "-test";
+/// Fields a bot/test-session rule may look at (`[silver.firebase] bot_patterns`).
+pub const PATTERN_FIELDS: [&str; 11] = [
+    "device_id",
+    "user_id",
+    "session_id",
+    "app_version",
+    "platform",
+    "os_version",
+    "country",
+    "language",
+    "screen_resolution",
+    "network_type",
+    "event_name",
+];
 
-fn starts_with_ci(s: &str, p: &str) -> bool {
-    s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+/// The default bot and test-session rules (SILVER-FB-4, OQ-14, decision D-66):
+/// automated devices, QA accounts, nil session ids, test and debug builds.
+pub fn default_bot_patterns() -> Vec<PatternConfig> {
+    [
+        ("device_id", "prefix", "bot-"),
+        ("device_id", "prefix", "headless-"),
+        ("device_id", "prefix", "crawler-"),
+        ("device_id", "prefix", "spider-"),
+        ("user_id", "prefix", "test_"),
+        ("user_id", "prefix", "test-"),
+        ("user_id", "prefix", "qa_"),
+        ("user_id", "prefix", "qa-"),
+        ("session_id", "prefix", "test-"),
+        ("session_id", "prefix", "00000000-0000-"),
+        ("app_version", "suffix", "-test"),
+        ("app_version", "suffix", "-debug"),
+    ]
+    .into_iter()
+    .map(|(f, k, v)| rule(f, k, v))
+    .collect()
 }
 
-fn ends_with_ci(s: &str, p: &str) -> bool {
-    s.len() >= p.len() && s.as_bytes()[s.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+/// Event times outside [2000-01-01, 2100-01-01) UTC are not believed.
+pub const TS_MIN_MS: i64 = 946_684_800_000;
+pub const TS_MAX_MS: i64 = 4_102_444_800_000;
+
+/// An `event_timestamp` as read (SILVER-FB-3, INC-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTime {
+    /// UTC milliseconds since the epoch.
+    pub ms: i64,
+    /// The value was a JSON string (digits or ISO 8601).
+    pub was_string: bool,
+    /// The number was in seconds, microseconds or nanoseconds, and was converted.
+    pub rescaled: bool,
 }
 
-/// Is this event from a bot or a test session (SILVER-FB-4)?
-pub fn is_filtered(
-    device_id: Option<&str>,
-    session_id: Option<&str>,
-    app_version: Option<&str>,
-) -> bool {
-    let d = device_id.unwrap_or_default().trim();
-    let s = session_id.unwrap_or_default().trim();
-    let v = app_version.unwrap_or_default().trim();
-    BOT_DEVICE_PREFIXES.iter().any(|p| starts_with_ci(d, p))
-        || starts_with_ci(s, TEST_SESSION_PREFIX)
-        || ends_with_ci(v, TEST_APP_VERSION_SUFFIX)
+/// Why an `event_timestamp` was not read.
+pub const TS_NOT_A_TIME: &str =
+    "not a timestamp (expected epoch milliseconds or an ISO 8601 date-time)";
+pub const TS_OUT_OF_RANGE: &str =
+    "timestamp outside 2000-01-01..2100-01-01 whether read as ms, s, µs or ns";
+
+/// An epoch number → milliseconds, by the one unit (ms, s, µs, ns) that puts
+/// it in the sane range (the four ranges do not overlap).
+pub fn epoch_to_ms(n: i64) -> Result<(i64, bool), &'static str> {
+    let in_range = |ms: i64| (TS_MIN_MS..TS_MAX_MS).contains(&ms);
+    if in_range(n) {
+        return Ok((n, false));
+    }
+    for ms in [n.checked_mul(1000), Some(n / 1000), Some(n / 1_000_000)]
+        .into_iter()
+        .flatten()
+    {
+        if in_range(ms) {
+            return Ok((ms, true));
+        }
+    }
+    Err(TS_OUT_OF_RANGE)
 }
 
-/// `event_timestamp`: integer milliseconds, or a string of digits (app 3.9.4).
-/// Returns (ms, was a string).
-pub fn parse_timestamp(v: &Val<'_>) -> Option<(i64, bool)> {
-    match v {
-        Val::I64(n) => Some((*n, false)),
-        Val::F64(_) => v.to_i64().map(|n| (n, false)),
+/// A float epoch (`1773763200.5`) → milliseconds, as [`epoch_to_ms`].
+fn epoch_f64_to_ms(f: f64) -> Result<(i64, bool), &'static str> {
+    if !f.is_finite() {
+        return Err(TS_NOT_A_TIME);
+    }
+    if f.fract() == 0.0 && f.abs() < 9.0e18 {
+        return epoch_to_ms(f as i64);
+    }
+    for (scale, rescaled) in [(1.0, false), (1000.0, true), (1e-3, true), (1e-6, true)] {
+        let ms = (f * scale).round();
+        if (TS_MIN_MS as f64..TS_MAX_MS as f64).contains(&ms) {
+            return Ok((ms as i64, rescaled));
+        }
+    }
+    Err(TS_OUT_OF_RANGE)
+}
+
+/// `event_timestamp`: integer milliseconds (the contract), a string of
+/// digits (app 3.9.4), an ISO 8601 / RFC 3339 string with or without offset
+/// and fraction (no offset = UTC), or a number in another unit, recognised
+/// by its magnitude and converted.
+pub fn parse_timestamp(v: &Val<'_>) -> Result<EventTime, &'static str> {
+    let (ms, was_string, rescaled) = match v {
+        Val::I64(n) => epoch_to_ms(*n).map(|(ms, r)| (ms, false, r))?,
+        Val::U64(n) => epoch_to_ms(i64::try_from(*n).map_err(|_| TS_OUT_OF_RANGE)?)
+            .map(|(ms, r)| (ms, false, r))?,
+        Val::F64(f) => epoch_f64_to_ms(*f).map(|(ms, r)| (ms, false, r))?,
         Val::Str(s) => {
             let t = s.trim();
-            (!t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| t.parse::<i64>().ok())
-                .flatten()
-                .map(|n| (n, true))
+            if t.is_empty() {
+                return Err(TS_NOT_A_TIME);
+            }
+            let numeric = t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && t.bytes().filter(|&b| b == b'.').count() <= 1;
+            let (ms, r) = if numeric && t.bytes().all(|b| b.is_ascii_digit()) {
+                match t.parse::<i64>() {
+                    Ok(n) => epoch_to_ms(n)?,
+                    Err(_) => return Err(TS_OUT_OF_RANGE),
+                }
+            } else if numeric {
+                epoch_f64_to_ms(t.parse::<f64>().map_err(|_| TS_NOT_A_TIME)?)?
+            } else {
+                let ms = super::dates::parse_timestamp_ms(t).ok_or(TS_NOT_A_TIME)?;
+                if !(TS_MIN_MS..TS_MAX_MS).contains(&ms) {
+                    return Err(TS_OUT_OF_RANGE);
+                }
+                (ms, false)
+            };
+            (ms, true, r)
         }
-        _ => None,
-    }
+        _ => return Err(TS_NOT_A_TIME),
+    };
+    Ok(EventTime {
+        ms,
+        was_string,
+        rescaled,
+    })
 }
 
 #[derive(Deserialize)]
@@ -239,6 +330,7 @@ struct Row {
 
 const ANONYMOUS: u8 = 1;
 const TS_STRING: u8 = 2;
+const TS_RESCALED: u8 = 4;
 
 /// The seven device attributes, in schema order from `platform`.
 const PROFILE_COLS: usize = 7;
@@ -270,6 +362,10 @@ pub struct FirebaseSource {
     drain: Option<Drain>,
     /// Rows per batch of `take` (tests make it small).
     batch_rows: usize,
+    /// Bot and test-session rules (SILVER-FB-4).
+    bots: std::sync::Arc<Patterns>,
+    /// Rows filtered per rule, over the objects read as new.
+    filtered_by_rule: Vec<u64>,
 }
 
 /// What turning the buffered partitions into frames needs.
@@ -281,9 +377,12 @@ struct Drain {
 
 impl FirebaseSource {
     /// `today` is not needed: every date comes from the events themselves.
-    pub fn new(pseudo: Pseudonymizer, today: NaiveDate) -> FirebaseSource {
+    /// `bots`: compiled over [`PATTERN_FIELDS`].
+    pub fn new(pseudo: Pseudonymizer, today: NaiveDate, bots: Patterns) -> FirebaseSource {
         let _ = today;
         FirebaseSource {
+            filtered_by_rule: vec![0; bots.len()],
+            bots: std::sync::Arc::new(bots),
             strings: Strings::new(pseudo),
             profiles: Vec::new(),
             profile_ids: HashMap::default(),
@@ -427,6 +526,11 @@ impl FirebaseSource {
                 fb::timestamp_was_string => BooleanChunked::from_iter_values(
                     name,
                     perm.iter().map(|&i| row(i).flags & TS_STRING != 0),
+                )
+                .into_column(),
+                fb::timestamp_rescaled => BooleanChunked::from_iter_values(
+                    name,
+                    perm.iter().map(|&i| row(i).flags & TS_RESCALED != 0),
                 )
                 .into_column(),
                 fb::bronze_key => str_column(name, ids(&|r| r.key), keys)?,
@@ -607,14 +711,14 @@ const PIPELINE_MIN_BYTES: usize = 4 << 20;
 enum Pre<'a> {
     Blank,
     Reject(u64, &'static str, String),
-    Filtered,
+    /// By the rule of this index.
+    Filtered(usize),
     Event(Parsed<'a>),
 }
 
 struct Parsed<'a> {
     line: u64,
-    ts: i64,
-    was_string: bool,
+    time: EventTime,
     day: i32,
     event_id: Cow<'a, str>,
     name: Option<Cow<'a, str>>,
@@ -632,7 +736,7 @@ struct Parsed<'a> {
 
 /// Everything about a line that needs no shared state: JSON, required
 /// fields, filters, normalisation, the pivot and `params_extra`.
-fn first_pass<'a>(line_no: u64, raw: &'a [u8], pseudo: &Pseudonymizer) -> Pre<'a> {
+fn first_pass<'a>(line_no: u64, raw: &'a [u8], pseudo: &Pseudonymizer, bots: &Patterns) -> Pre<'a> {
     let mut line = raw.strip_suffix(b"\r").unwrap_or(raw);
     if line_no == 1 {
         line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
@@ -656,26 +760,44 @@ fn first_pass<'a>(line_no: u64, raw: &'a [u8], pseudo: &Pseudonymizer) -> Pre<'a
     let Some(ts_val) = ev.event_timestamp.as_ref() else {
         return Pre::Reject(line_no, "event_timestamp", "missing event_timestamp".into());
     };
-    let parsed = parse_timestamp(ts_val)
-        .and_then(|(ms, s)| DateTime::from_timestamp_millis(ms).map(|d| (ms, s, d)));
-    let Some((ts, was_string, at)) = parsed else {
-        return Pre::Reject(
-            line_no,
-            "event_timestamp",
-            "not an integer number of milliseconds".into(),
-        );
+    let time = match parse_timestamp(ts_val) {
+        Ok(t) => t,
+        Err(reason) => return Pre::Reject(line_no, "event_timestamp", reason.into()),
     };
-    let device = into_text(ev.device_id);
-    let session = into_text(ev.session_id);
-    let app_version = normalise(into_text(ev.app_version), trim);
-    if is_filtered(
-        device.as_deref(),
-        session.as_deref(),
-        app_version.as_deref(),
-    ) {
-        return Pre::Filtered;
+    let Some(at) = DateTime::from_timestamp_millis(time.ms) else {
+        return Pre::Reject(line_no, "event_timestamp", TS_OUT_OF_RANGE.into());
+    };
+    // In PATTERN_FIELDS order.
+    let mut text = [
+        into_text(ev.device_id),
+        into_text(ev.user_id),
+        into_text(ev.session_id),
+        into_text(ev.app_version),
+        into_text(ev.platform),
+        into_text(ev.os_version),
+        into_text(ev.country),
+        into_text(ev.language),
+        into_text(ev.screen_resolution),
+        into_text(ev.network_type),
+        into_text(ev.event_name),
+    ];
+    if let Some(rule) = bots.first_match(|i| text.get(i).and_then(|t| t.as_deref())) {
+        return Pre::Filtered(rule);
     }
-    let name = normalise(into_text(ev.event_name), trim);
+    let mut take = |i: usize, f: fn(&str) -> Cow<'_, str>| normalise(text[i].take(), f);
+    let device = take(0, trim);
+    let user = take(1, trim);
+    let session = take(2, trim);
+    let profile = [
+        take(4, lower),
+        take(3, trim),
+        take(5, trim),
+        take(6, upper),
+        take(7, trim),
+        take(8, trim),
+        take(9, lower),
+    ];
+    let name = take(10, trim);
 
     // The conditional pivot; what it cannot place is kept, scrubbed.
     let mut params = Vec::new();
@@ -707,23 +829,14 @@ fn first_pass<'a>(line_no: u64, raw: &'a [u8], pseudo: &Pseudonymizer) -> Pre<'a
     }
     Pre::Event(Parsed {
         line: line_no,
-        ts,
-        was_string,
+        time,
         day: super::epoch_days(at.date_naive()),
         event_id,
         name,
-        user: normalise(into_text(ev.user_id), trim),
-        device: normalise(device, trim),
-        session: normalise(session, trim),
-        profile: [
-            normalise(into_text(ev.platform), lower),
-            app_version,
-            normalise(into_text(ev.os_version), trim),
-            normalise(into_text(ev.country), upper),
-            normalise(into_text(ev.language), trim),
-            normalise(into_text(ev.screen_resolution), trim),
-            normalise(into_text(ev.network_type), lower),
-        ],
+        user,
+        device,
+        session,
+        profile,
         params,
         extra: extra_json(extra, pseudo),
     })
@@ -737,6 +850,8 @@ struct BlockState<'c> {
     seen: &'c mut BTreeSet<String>,
     rejects: &'c mut Vec<Reject>,
     counts: Counts,
+    /// Rows filtered, per bot rule.
+    filtered_by_rule: Vec<u64>,
     /// Is each part kept (and already added to `seen`)?
     kept: Vec<Option<bool>>,
 }
@@ -757,9 +872,12 @@ impl FirebaseSource {
                 });
                 return Ok(());
             }
-            Pre::Filtered => {
+            Pre::Filtered(rule) => {
                 st.counts.rows_in += 1;
                 st.counts.filtered += 1;
+                if let Some(n) = st.filtered_by_rule.get_mut(rule) {
+                    *n += 1;
+                }
                 return Ok(());
             }
             Pre::Event(p) => p,
@@ -839,7 +957,7 @@ impl FirebaseSource {
         self.scratch = scratch;
         part.params_used |= set;
         part.rows.push(Row {
-            ts: p.ts,
+            ts: p.time.ms,
             event_id: eid,
             params,
             key: st.key_id,
@@ -852,10 +970,12 @@ impl FirebaseSource {
             extra,
             event_id_len,
             params_len,
-            flags: if anonymous { ANONYMOUS } else { 0 } | if p.was_string { TS_STRING } else { 0 },
+            flags: if anonymous { ANONYMOUS } else { 0 }
+                | if p.time.was_string { TS_STRING } else { 0 }
+                | if p.time.rescaled { TS_RESCALED } else { 0 },
         });
         st.counts.rows_out += 1;
-        if p.was_string {
+        if p.time.was_string || p.time.rescaled {
             st.counts.flagged += 1;
         }
         Ok(())
@@ -896,6 +1016,7 @@ impl Source for FirebaseSource {
             seen,
             rejects,
             counts: Counts::default(),
+            filtered_by_rule: vec![0; self.bots.len()],
             kept: Vec::new(),
         };
         let body = block.strip_suffix(b"\n").unwrap_or(block);
@@ -904,9 +1025,10 @@ impl Source for FirebaseSource {
             .enumerate()
             .map(|(i, l)| (first_line + i as u64, l));
         let pseudo = self.strings.pseudonymizer().clone();
+        let bots = std::sync::Arc::clone(&self.bots);
         if body.len() < PIPELINE_MIN_BYTES {
             for (n, l) in lines {
-                self.second_pass(first_pass(n, l, &pseudo), &mut st)?;
+                self.second_pass(first_pass(n, l, &pseudo, &bots), &mut st)?;
             }
         } else {
             // JSON parsing (stateless) on a second thread, one batch ahead of
@@ -918,7 +1040,7 @@ impl Source for FirebaseSource {
                     .spawn_scoped(scope, move || {
                         let mut batch = Vec::with_capacity(BATCH_LINES);
                         for (n, l) in lines {
-                            batch.push(first_pass(n, l, &pseudo));
+                            batch.push(first_pass(n, l, &pseudo, &bots));
                             if batch.len() == BATCH_LINES {
                                 let full =
                                     std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
@@ -937,6 +1059,12 @@ impl Source for FirebaseSource {
                 }
                 Ok(())
             })?;
+        }
+        // Rows of objects re-read for their partitions (`keep`) were counted before.
+        if keep.is_none() {
+            for (total, n) in self.filtered_by_rule.iter_mut().zip(&st.filtered_by_rule) {
+                *total += n;
+            }
         }
         Ok(st.counts)
     }
@@ -1004,6 +1132,19 @@ impl Source for FirebaseSource {
             ..Default::default()
         }
     }
+
+    fn summary(&self) -> serde_json::Map<String, serde_json::Value> {
+        let per_rule: serde_json::Map<String, serde_json::Value> = self
+            .bots
+            .names()
+            .into_iter()
+            .zip(&self.filtered_by_rule)
+            .map(|(name, n)| (name.to_string(), (*n).into()))
+            .collect();
+        let mut m = serde_json::Map::new();
+        m.insert("filtered_by_rule".into(), per_rule.into());
+        m
+    }
 }
 
 #[cfg(test)]
@@ -1018,6 +1159,15 @@ mod tests {
 
     fn input(key: &str) -> Input {
         crate::silver::runner::testing::input(key)
+    }
+
+    fn source() -> FirebaseSource {
+        let bots = Patterns::compile(&default_bot_patterns(), &PATTERN_FIELDS).unwrap();
+        FirebaseSource::new(
+            pseudo(),
+            NaiveDate::from_ymd_opt(2026, 3, 18).unwrap(),
+            bots,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1059,7 +1209,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn run(objects: &[(&str, String)]) -> Run {
-        let mut src = FirebaseSource::new(pseudo(), NaiveDate::from_ymd_opt(2026, 3, 18).unwrap());
+        let mut src = source();
         let fed = crate::silver::runner::testing::feed(&mut src, objects);
         Run {
             frames: fed.frames.into_iter().collect(),
@@ -1217,6 +1367,141 @@ mod tests {
         );
     }
 
+    /// Regression (issue 7): ISO 8601 text timestamps were rejected (~1 % of
+    /// a realistic export), and a timestamp in µs became year 58,000.
+    #[test]
+    fn iso_text_and_other_units_are_read_and_flagged() {
+        let base = 1_773_763_200_000i64; // 2026-03-17T16:00:00Z
+        let cases: [(&str, i64, bool, bool); 10] = [
+            ("\"2026-03-17T16:00:00Z\"", base, true, false),
+            ("\"2026-03-17T16:00:00.250Z\"", base + 250, true, false),
+            ("\"2026-03-17T17:00:00+01:00\"", base, true, false),
+            ("\"2026-03-17T16:00:00\"", base, true, false),
+            ("\"2026-03-17 16:00:00.5\"", base + 500, true, false),
+            ("1773763200", base, false, true),
+            ("1773763200.25", base + 250, false, true),
+            ("1773763200000000", base, false, true),
+            ("\"1773763200000000000\"", base, true, true),
+            ("1773763200000.0", base, false, false),
+        ];
+        let lines: Vec<String> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (ts, ..))| human(&format!("e{i}"), ts, "app_open", "{}"))
+            .collect();
+        let r = run(&[(KEY, lines.join("\n"))]);
+        assert!(r.rejects.is_empty(), "{:?}", r.rejects);
+        assert_eq!(r.counts.rows_out, cases.len() as u64);
+        assert_eq!(r.counts.flagged, 9);
+        let df = &r.frames["firebase/event_date=2026-03-17/event_name=app_open"];
+        let ids = col(df, "event_id");
+        let ts = col(df, "event_timestamp");
+        let was = col(df, "timestamp_was_string");
+        let resc = col(df, "timestamp_rescaled");
+        for row in 0..df.height() {
+            let id = ids.str().unwrap().get(row).unwrap();
+            let (_, want, s, sc) = cases[id[1..].parse::<usize>().unwrap()];
+            assert_eq!(ts.datetime().unwrap().phys.get(row), Some(want), "{id}");
+            assert_eq!(was.bool().unwrap().get(row), Some(s), "{id}");
+            assert_eq!(resc.bool().unwrap().get(row), Some(sc), "{id}");
+        }
+    }
+
+    #[test]
+    fn timestamps_never_land_in_another_millennium() {
+        for bad in [
+            "0",
+            "-1",
+            "99999999999999999999",
+            "\"1e30\"",
+            "\"NaN\"",
+            "\"\"",
+            "true",
+            "{}",
+            "\"2026-13-45T00:00:00Z\"",
+            "\"0001-01-01T00:00:00Z\"",
+        ] {
+            let v: Val = serde_json::from_str(bad).unwrap();
+            assert!(parse_timestamp(&v).is_err(), "{bad}");
+        }
+        let v: Val = serde_json::from_str("1773763200000").unwrap();
+        assert_eq!(parse_timestamp(&v).unwrap().ms, 1_773_763_200_000);
+    }
+
+    /// Regression (issue 7): about 9 % of a realistic export were bots and
+    /// test sessions the two hard-coded rules let through.
+    #[test]
+    fn default_bot_rules_catch_the_usual_patterns_and_count_per_rule() {
+        let p = "{}";
+        let ev = |id: &str, dev: &str, sess: &str, user: &str, ver: &str| {
+            event(id, "1773761725851", dev, sess, user, ver, "app_open", p)
+        };
+        let lines = [
+            ev("1", "crawler-9", "s", "anonymous", "4.1.0"),
+            ev("2", "d", "s", "test_user_4", "4.1.0"),
+            ev("3", "d", "s", "QA_bob", "4.1.0"),
+            ev(
+                "4",
+                "d",
+                "00000000-0000-0000-0000-000000000000",
+                "CUST-1",
+                "4.1.0",
+            ),
+            ev("5", "d", "s", "CUST-1", "4.2.0-DEBUG"),
+            ev("6", "d", "s", "CUST-1", "4.2.0-test"),
+            ev("7", "robot-like", "s", "CUST-1", "4.2.0"),
+            ev("8", "d", "s", "contest_winner", "4.2.0"),
+        ]
+        .join("\n");
+        let mut src = source();
+        let fed = crate::silver::runner::testing::feed(&mut src, &[(KEY, lines)]);
+        assert_eq!(fed.counts.filtered, 6);
+        assert_eq!(fed.counts.rows_out, 2, "robot-like and contest_ are humans");
+        let summary = src.summary();
+        let per = summary["filtered_by_rule"].as_object().unwrap();
+        assert_eq!(per["device_id prefix crawler-"], 1);
+        assert_eq!(per["user_id prefix test_"], 1);
+        assert_eq!(per["user_id prefix qa_"], 1);
+        assert_eq!(per["session_id prefix 00000000-0000-"], 1);
+        assert_eq!(per["app_version suffix -debug"], 1);
+        assert_eq!(per["app_version suffix -test"], 1);
+        assert_eq!(per["device_id prefix bot-"], 0);
+    }
+
+    #[test]
+    fn bot_rules_come_from_configuration() {
+        let cfg: crate::config::Config = crate::config::Config::parse(
+            "[silver.firebase]\nbot_patterns = [{ field = \"os_version\", regex = \"(?i)^emulator\", name = \"emulators\" }]\n",
+            "t",
+        )
+        .unwrap();
+        let rules = cfg.silver.firebase.bot_patterns.unwrap();
+        let bots = Patterns::compile(&rules, &PATTERN_FIELDS).unwrap();
+        let mut src = FirebaseSource::new(
+            pseudo(),
+            NaiveDate::from_ymd_opt(2026, 3, 18).unwrap(),
+            bots,
+        );
+        let lines = [
+            human("1", "1773761725851", "app_open", "{}").replace("Android 14", "EMULATOR x86"),
+            event(
+                "2",
+                "1773761725851",
+                "bot-1",
+                "s",
+                "u",
+                "1",
+                "app_open",
+                "{}",
+            ),
+        ]
+        .join("\n");
+        let fed = crate::silver::runner::testing::feed(&mut src, &[(KEY, lines)]);
+        assert_eq!(fed.counts.filtered, 1);
+        assert_eq!(fed.counts.rows_out, 1, "bot- is not in this list");
+        assert_eq!(src.summary()["filtered_by_rule"]["emulators"], 1);
+    }
+
     #[test]
     fn bots_and_test_sessions_are_filtered_anonymous_kept() {
         let p = r#"{"source":"organic","campaign_id":null}"#;
@@ -1316,15 +1601,16 @@ mod tests {
             "{\"event_id\":\"jean.dupont@example.com\", oops".to_string(),
             human("", "1773761725851", "app_open", "{}"),
             ok.replace("\"event_timestamp\":1773761725851,", ""),
-            ok.replace("1773761725851", "\"2026-03-17T10:00:00Z\""),
+            ok.replace("1773761725851", "\"yesterday\""),
             "[1,2]".to_string(),
+            ok.replace("1773761725851", "-5"),
             String::new(),
         ]
         .join("\r\n");
         let r = run(&[(KEY, lines)]);
-        assert_eq!(r.counts.rows_in, 6, "the blank line is no event");
+        assert_eq!(r.counts.rows_in, 7, "the blank line is no event");
         assert_eq!(r.counts.rows_out, 1);
-        assert_eq!(r.counts.rejected, 5);
+        assert_eq!(r.counts.rejected, 6);
         let got: Vec<(u64, &str)> = r
             .rejects
             .iter()
@@ -1337,9 +1623,12 @@ mod tests {
                 (3, "event_id"),
                 (4, "event_timestamp"),
                 (5, "event_timestamp"),
-                (6, "line")
+                (6, "line"),
+                (7, "event_timestamp"),
             ]
         );
+        assert_eq!(r.rejects[3].reason, TS_NOT_A_TIME);
+        assert_eq!(r.rejects[5].reason, TS_OUT_OF_RANGE);
         for x in &r.rejects {
             assert!(!x.reason.contains("jean"), "{x:?}");
             assert_eq!(x.bronze_key, KEY);
@@ -1373,7 +1662,7 @@ mod tests {
         ];
         let objects: Vec<(&str, String)> = objects.iter().map(|(k, t)| (*k, t.clone())).collect();
         let whole = run(&objects);
-        let mut src = FirebaseSource::new(pseudo(), NaiveDate::from_ymd_opt(2026, 3, 18).unwrap());
+        let mut src = source();
         src.batch_rows = 1;
         let fed = crate::silver::runner::testing::feed(&mut src, &objects);
         assert_eq!(fed.frames.len(), 2);
@@ -1437,7 +1726,7 @@ mod tests {
 
     #[test]
     fn keep_limits_rows_to_the_partitions_asked() {
-        let mut src = FirebaseSource::new(pseudo(), NaiveDate::from_ymd_opt(2026, 3, 18).unwrap());
+        let mut src = source();
         let lines = [
             human("e1", "1773761725851", "view_item", "{}"),
             human("e2", "1773761725852", "app_open", "{}"),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::PlHashMap;
 
-use super::crm::{country_iso, parse_i32};
+use super::crm::parse_i32;
 use super::csv::{
     typed, value, Admit, CsvRows, CsvSource, Fields, Invalid, Kind, RowError, Table, INVALID_FIELDS,
 };
@@ -25,24 +25,23 @@ const KYC_REF: usize = 0;
 const PRESTATAIRE_REF: usize = 1;
 const CUSTOMER_ID: usize = 2;
 const DOC_TYPE: usize = 3;
-const DOC_PAYS: usize = 4;
-const DOC_EXPIRATION: usize = 5;
-const STATUT: usize = 6;
-const MOTIF: usize = 7;
-const NB_TENTATIVES: usize = 8;
-const DATE_SOUMISSION: usize = 9;
-const DATE_TRAITEMENT: usize = 10;
-const DATE_VALIDATION: usize = 11;
-const EXPORT_MONTH: usize = 12;
+const DOC_EXPIRATION: usize = 4;
+const STATUT: usize = 5;
+const MOTIF: usize = 6;
+const NB_TENTATIVES: usize = 7;
+const DATE_SOUMISSION: usize = 8;
+const DATE_TRAITEMENT: usize = 9;
+const DATE_VALIDATION: usize = 10;
+const EXPORT_MONTH: usize = 11;
 
-/// Source columns read; `agent_traitement` and `commentaire_interne` are
-/// never read (SILVER-KYC-7, -8).
-const SOURCE_COLUMNS: [&str; 13] = [
+/// Source columns read; `agent_traitement`, `commentaire_interne` (SILVER-KYC-7,
+/// -8) and `doc_pays_emission` (SILVER-KYC-10: a detail of the identity
+/// document no analysis needs) are never read.
+const SOURCE_COLUMNS: [&str; 12] = [
     "kyc_ref",
     "prestataire_ref",
     "customer_id",
     "doc_type",
-    "doc_pays_emission",
     "doc_date_expiration",
     "statut_verification",
     "motif_refus",
@@ -62,8 +61,7 @@ pub const SCHEMA: &[(&str, Kind)] = &[
     ("prestataire_ref_hash", Kind::Str),
     ("customer_id", Kind::Dict),
     ("doc_type", Kind::Dict),
-    ("doc_pays_emission", Kind::Dict),
-    ("doc_date_expiration", Kind::Date),
+    ("document_valide_a_la_soumission", Kind::Bool),
     ("expiration_illisible", Kind::Bool),
     ("statut_verification", Kind::Dict),
     ("motif_refus", Kind::Dict),
@@ -114,6 +112,40 @@ pub fn canonical_status(raw: &str) -> Option<&'static str> {
         "en attente" | "attente" | "pending" => "en_attente",
         _ => return None,
     })
+}
+
+/// The expiry date of a row's document (SILVER-KYC-3, -4): read like the
+/// row's process dates. A row whose process dates were written `YYYY-DD-MM`
+/// has its expiry read that way first; otherwise ISO (or day-first) first,
+/// then `YYYY-DD-MM` when only that reading is a date (`2032-28-10`).
+/// Returns the date and whether it was inverted.
+pub fn parse_expiry(raw: &str, row_inverted: bool) -> Option<(NaiveDate, bool)> {
+    let ydm = || dates::parse_date_as(raw, DateOrder::Ydm);
+    if row_inverted {
+        if let Some(d) = ydm() {
+            return Some((d, true));
+        }
+    }
+    match dates::parse_date(raw) {
+        Some(d) => Some((d, false)),
+        None => ydm().map(|d| (d, true)),
+    }
+}
+
+/// What silver keeps of the expiry date (SILVER-KYC-10: never the date
+/// itself): (valid on the submission day, unreadable). An expiry on or after
+/// the sentinel, or in no date layout, is unreadable and its validity null;
+/// a missing expiry is unknown (null, not flagged).
+pub fn expiry_verdict(
+    expiry: Option<NaiveDate>,
+    present: bool,
+    submitted: NaiveDate,
+) -> (Option<bool>, bool) {
+    match expiry {
+        Some(e) if e >= sentinel_from() => (None, true),
+        Some(e) => (Some(e >= submitted), false),
+        None => (None, present),
+    }
 }
 
 /// The three process dates of a row, once read.
@@ -330,21 +362,16 @@ impl CsvRows for KycRows {
             &mut inv,
             canonical_doc_type,
         ));
-        t.dict(typed(
-            get(DOC_PAYS),
-            "doc_pays_emission",
-            &mut inv,
-            country_iso,
-        ));
-        let expiry = typed(
-            get(DOC_EXPIRATION),
-            "doc_date_expiration",
-            &mut inv,
-            dates::parse_date,
-        );
-        let sentinel = expiry.is_some_and(|e| e >= sentinel_from());
-        t.date(expiry.filter(|_| !sentinel));
-        t.bool(Some(sentinel));
+        let raw_expiry = value(get(DOC_EXPIRATION));
+        let expiry = raw_expiry.and_then(|r| parse_expiry(r, d.inverted));
+        if raw_expiry.is_some() && expiry.is_none() {
+            inv.add("doc_date_expiration");
+        }
+        let expiry_inverted = expiry.is_some_and(|(_, inv)| inv);
+        let (valid, unreadable) =
+            expiry_verdict(expiry.map(|e| e.0), raw_expiry.is_some(), submitted);
+        t.bool(valid);
+        t.bool(Some(unreadable));
         let status = typed(
             get(STATUT),
             "statut_verification",
@@ -364,7 +391,7 @@ impl CsvRows for KycRows {
         t.date(d.validation);
         t.dict(Some(&dates::year_month(submitted)));
         t.dict(month.map(dates::year_month).as_deref());
-        t.bool(Some(d.inverted));
+        t.bool(Some(d.inverted || expiry_inverted));
         t.bool(Some(d.ambiguous));
         t.bool(Some(d.incoherent));
         let delay = |end: Option<NaiveDate>| end.map(|e| dates::business_days(submitted, e) as i32);
@@ -383,7 +410,12 @@ impl CsvRows for KycRows {
         let invalid = inv.joined();
         t.dict(invalid.as_deref());
         self.inv = inv;
-        sentinel || d.inverted || d.ambiguous || d.incoherent || invalid.is_some()
+        unreadable
+            || d.inverted
+            || expiry_inverted
+            || d.ambiguous
+            || d.incoherent
+            || invalid.is_some()
     }
 }
 
@@ -623,17 +655,10 @@ KYC-202603-00006,PRV-6D88C7921B,CUST-000008,PASSEPORT,FR,2099-12-31,en_attente,,
             ]
             .map(|s| s.map(str::to_string))
         );
-        // Sentinels: 9999-12-31 and 2099-12-31 → null, flagged.
+        // Sentinels: 9999-12-31 and 2099-12-31 → unknown validity, flagged.
         assert_eq!(
-            dates_of(&df, "doc_date_expiration"),
-            [
-                Some("2034-07-20".into()),
-                Some("2029-05-12".into()),
-                None,
-                None,
-                None,
-                None
-            ]
+            bools(&df, "document_valide_a_la_soumission"),
+            [Some(true), Some(true), None, None, None, None]
         );
         assert_eq!(
             bools(&df, "expiration_illisible"),
@@ -697,6 +722,65 @@ KYC-202603-00006,PRV-6D88C7921B,CUST-000008,PASSEPORT,FR,2099-12-31,en_attente,,
         assert!(!names.contains(&"commentaire_interne".to_string()));
     }
 
+    /// Regression (issue 7): `2032-28-10`-style expiries were nulled although
+    /// the month is unambiguous and the row's dates were read as inverted.
+    #[test]
+    fn inverted_expiry_dates_are_read_like_the_process_dates() {
+        assert_eq!(
+            parse_expiry("2032-28-10", false),
+            Some((d(2032, 10, 28), true))
+        );
+        assert_eq!(
+            parse_expiry("2032-10-28", false),
+            Some((d(2032, 10, 28), false))
+        );
+        // Ambiguous text: the row's layout decides.
+        assert_eq!(
+            parse_expiry("2032-05-10", true),
+            Some((d(2032, 10, 5), true))
+        );
+        assert_eq!(
+            parse_expiry("2032-05-10", false),
+            Some((d(2032, 5, 10), false))
+        );
+        assert_eq!(
+            parse_expiry("28/10/2032", true),
+            Some((d(2032, 10, 28), false))
+        );
+        assert_eq!(
+            parse_expiry("9999-12-31", true),
+            Some((d(9999, 12, 31), false))
+        );
+        assert_eq!(parse_expiry("bientôt", false), None);
+        let body = format!(
+            "{HEADER}\nK1,P,C,CNI,FR,2032-28-10,validé,,,1,2026-11-03,2026-13-03,2026-17-03,,2026-03\nK2,P,C,CNI,FR,2026-10-03,validé,,,1,2026-11-03,2026-13-03,2026-17-03,,2026-03\nK3,P,C,CNI,FR,2026-28-02,refusé,Document expiré,,1,2026-03-04,2026-03-05,2026-03-06,,2026-03\n"
+        );
+        let (df, _, _) = run(&body, d(2026, 3, 17));
+        // K2: `2026-10-03` read inverted like its row: 10 March 2026, expired
+        // when submitted on 11 March (read ISO it would be valid until October);
+        // K3: 28 February 2026, expired when submitted on 4 March.
+        assert_eq!(
+            bools(&df, "document_valide_a_la_soumission"),
+            [Some(true), Some(false), Some(false)]
+        );
+        assert_eq!(bools(&df, "expiration_illisible"), [Some(false); 3]);
+        assert_eq!(bools(&df, "dates_inversees"), [Some(true); 3]);
+        assert_eq!(strs(&df, INVALID_FIELDS), [None, None, None]);
+    }
+
+    /// SILVER-KYC-10 (issue 7): no issuing country, no exact expiry date.
+    #[test]
+    fn no_document_detail_reaches_silver() {
+        let names: Vec<&str> = SCHEMA.iter().map(|c| c.0).collect();
+        for gone in ["doc_pays_emission", "doc_date_expiration", "doc_numero"] {
+            assert!(!names.contains(&gone), "{gone}");
+        }
+        let body = format!("{HEADER}\nK1,P,C,CNI,DE,2031-04-05,validé,,,1,2026-03-02,,,,2026-03\n");
+        let (df, _, _) = run(&body, d(2026, 3, 17));
+        let dump = format!("{df:?}");
+        assert!(!dump.contains("2031") && !dump.contains("\"DE\""), "{dump}");
+    }
+
     #[test]
     fn decided_late_files_have_their_own_flag() {
         let body = format!(
@@ -746,7 +830,10 @@ KYC-202603-00006,PRV-6D88C7921B,CUST-000008,PASSEPORT,FR,2099-12-31,en_attente,,
         let (df, counts, rejects) = run(&body, d(2026, 3, 17));
         assert_eq!(
             strs(&df, INVALID_FIELDS),
-            [Some("date_traitement,doc_type,doc_pays_emission,doc_date_expiration,statut_verification,nb_tentatives".into())]
+            [Some(
+                "date_traitement,doc_type,doc_date_expiration,statut_verification,nb_tentatives"
+                    .into()
+            )]
         );
         let got: Vec<(u64, &str)> = rejects.iter().map(|r| (r.line, r.field.as_str())).collect();
         assert_eq!(got, [(3, "date_soumission"), (4, "kyc_ref"), (5, "line")]);

@@ -18,6 +18,7 @@ pub mod logformat;
 pub mod logistics;
 pub mod nginx;
 pub mod parts;
+pub mod patterns;
 pub mod pseudo;
 pub mod runner;
 
@@ -71,6 +72,24 @@ pub struct ObjectState {
     pub rows_in: u64,
     pub rows_out: u64,
     pub rejected: u64,
+    /// A data verdict on the object (exit 1), repeated by every run until the
+    /// object is superseded by a new version or accepted (OPS-4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Who accepted the verdict (`--accept-rejects`): `run <id> at <time>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<String>,
+    /// This version had no readable row: the previous version (this key) is
+    /// kept in silver in its place until a newer version or an acceptance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeps: Option<String>,
+}
+
+impl ObjectState {
+    /// The verdict still standing (not accepted), if any.
+    pub fn standing_verdict(&self) -> Option<&str> {
+        self.verdict.as_deref().filter(|_| self.accepted.is_none())
+    }
 }
 
 /// Counts of one object or one run.

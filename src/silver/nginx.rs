@@ -169,26 +169,15 @@ pub fn parse_time_local(b: &[u8]) -> Option<(NaiveDate, i64)> {
     Some((date, local - sign * off * 60_000))
 }
 
-/// `0.012` → 12 ms.
+/// `0.012` → 12 ms. nginx always writes three decimals: `1.` or `1.2` is a
+/// line cut in the middle of its last field, not a value.
 fn parse_seconds_ms(b: &[u8]) -> Option<i64> {
-    let (int, frac) = match b.iter().position(|&c| c == b'.') {
-        Some(i) => (&b[..i], &b[i + 1..]),
-        None => (b, &b[..0]),
-    };
-    let int = i64::from(num(int)?);
-    let mut ms = 0i64;
-    let mut scale = 100;
-    for &c in frac.iter().take(3) {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        ms += i64::from(c - b'0') * scale;
-        scale /= 10;
-    }
-    if frac.iter().skip(3).any(|c| !c.is_ascii_digit()) {
+    let i = b.iter().position(|&c| c == b'.')?;
+    let (int, frac) = (&b[..i], &b[i + 1..]);
+    if frac.len() != 3 {
         return None;
     }
-    Some(int * 1000 + ms)
+    Some(i64::from(num(int)?) * 1000 + i64::from(num(frac)?))
 }
 
 fn status_family(code: u32) -> Option<&'static str> {
@@ -515,6 +504,8 @@ impl NginxSource {
 /// Rows per part: smaller than the default, because a day of a busy site is
 /// millions of lines and each part is held in memory while it is encoded.
 const PART_ROWS: usize = 512 * 1024;
+/// Rows buffered over all log dates before every date is written out.
+const BUFFER_ROWS: usize = 1024 * 1024;
 
 /// `nginx/log_date=YYYY-MM-DD`
 pub fn partition_of(day: i32) -> String {
@@ -575,11 +566,16 @@ impl Source for NginxSource {
         Ok(counts)
     }
 
+    /// Full parts; and when the rows buffered over every log date pass
+    /// [`BUFFER_ROWS`] (a file spanning many days), every date's rows, so
+    /// memory is bounded by the buffer, not by the number of days a file holds.
     fn take(&mut self, all: bool) -> anyhow::Result<Vec<(String, DataFrame)>> {
+        let buffered: usize = self.builders.values().map(|(_, n)| n).sum();
+        let flush_all = all || buffered > BUFFER_ROWS;
         let ready: Vec<i32> = self
             .builders
             .iter()
-            .filter(|(_, (_, n))| all || *n >= PART_ROWS)
+            .filter(|(_, (_, n))| flush_all || *n >= PART_ROWS)
             .map(|(d, _)| *d)
             .collect();
         let mut out = Vec::new();
@@ -752,6 +748,85 @@ mod tests {
         assert_eq!(p.rejects[2].reason, "empty line");
     }
 
+    /// Regression (issue 7): a line cut inside `$request_time` (`… 1.`) was
+    /// read as 1000 ms.
+    #[test]
+    fn a_request_time_without_its_three_decimals_is_a_truncated_line() {
+        let base = OK.trim_end_matches("0.012");
+        let text = format!("{base}1.\n{base}1.2\n{base}1\n{base}\n{base}1.250\n");
+        let p = run(text.as_bytes(), KVT_FORMAT);
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rows.response_time_ms[0], Some(1250));
+        let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4]);
+        assert!(
+            p.rejects[0].reason.contains("request_time"),
+            "{:?}",
+            p.rejects
+        );
+        assert_eq!(parse_seconds_ms(b"1."), None);
+        assert_eq!(parse_seconds_ms(b"0.012"), Some(12));
+    }
+
+    /// Regression (issue 7): with `escape=none` a `"` inside the user agent
+    /// or the referer made a valid line fail.
+    #[test]
+    fn quotes_inside_quoted_fields_find_the_split_that_matches() {
+        let lines = [
+            r#"10.1.2.3 - CUST-1 [17/Mar/2026:15:05:09 +0100] "GET /p/1 HTTP/1.1" 200 512 "-" "Mozilla/5.0 "KiVendTout embed" (Linux)" 0.031"#,
+            r#"10.1.2.3 - - [17/Mar/2026:15:05:09 +0100] "GET /p/2 HTTP/1.1" 404 0 "https://x.fr/?q="a" b" "UA "quoted" 200 1 "x" "y" 0.500" 0.007"#,
+            r#"10.1.2.3 - - [17/Mar/2026:15:05:09 +0100] "GET /a" b" HTTP/1.1" 400 0 "-" "-" 0.001"#,
+        ];
+        let p = run(lines.join("\n").as_bytes(), KVT_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+        assert_eq!(p.rows.response_time_ms, [Some(31), Some(7), Some(1)]);
+        assert_eq!(p.rows.status_code, [200, 404, 400]);
+        assert_eq!(p.rows.user_agent_class[0], "desktop_browser");
+        assert_eq!(p.strs("referer")[1].as_deref(), Some("https://x.fr/"));
+        // Combined: the last quote of the line closes the agent.
+        let combined =
+            r#"10.1.2.3 - - [17/Mar/2026:15:05:09 +0100] "GET / HTTP/1.1" 200 1 "-" "a "b" c""#;
+        let p = run(combined.as_bytes(), COMBINED_FORMAT);
+        assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+    }
+
+    #[test]
+    fn hostile_lines_end_quickly_and_are_rejected() {
+        // Thousands of `" ` that each look like the end of a field.
+        let mut line = String::from(
+            r#"10.1.2.3 - - [17/Mar/2026:15:05:09 +0100] "GET / HTTP/1.1" 200 1 "-" ""#,
+        );
+        for _ in 0..5000 {
+            line.push_str(r#"" " "#);
+        }
+        let t = std::time::Instant::now();
+        let p = run(line.as_bytes(), KVT_FORMAT);
+        assert_eq!(p.rejects.len(), 1);
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    /// Regression (issue 7): "plain `combined` must also parse" (C5) without
+    /// the operator choosing a format.
+    #[test]
+    fn the_default_reads_kvt_and_combined_lines_side_by_side() {
+        let fmt = LogFormat::compile_any(&[KVT_FORMAT, COMBINED_FORMAT]).unwrap();
+        let combined = r#"10.0.0.1 - alice [17/Mar/2026:15:05:09 +0100] "GET / HTTP/1.1" 304 0 "-" "curl/8.0""#;
+        let text = format!("{OK}\n{combined}\n{}\n", &OK[..OK.len() - 2]);
+        let p = parse(text.as_bytes(), 1, "k", &fmt, &mut Cache::new(pseudo()));
+        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.rows.response_time_ms, [Some(12), None]);
+        assert_eq!(p.rows.status_code, [200, 304]);
+        // The combined `$remote_user` is not a customer id.
+        let df = p.rows.into_frame("k").unwrap();
+        assert_eq!(df.column("customer_id").unwrap().null_count(), 1);
+        assert_eq!(p.rejects.len(), 1);
+        assert!(
+            p.rejects[0].reason.contains("request_time"),
+            "{:?}",
+            p.rejects
+        );
+    }
+
     #[test]
     fn ipv6_status_families_and_bots() {
         let line = r#"2a01:e0a:1f2:3b40::1 - - [17/Mar/2026:03:00:00 +0100] "POST /api/panier HTTP/2.0" 503 0 "-" "python-requests/2.31" 1.500"#;
@@ -838,7 +913,11 @@ mod tests {
         assert!(parse_time_local(b"31/Foo/2026:23:59:59 -0500").is_none());
         assert!(parse_time_local(b"30/Feb/2026:23:59:59 +0000").is_none());
         assert_eq!(parse_seconds_ms(b"60.005"), Some(60_005));
-        assert_eq!(parse_seconds_ms(b"2"), Some(2000));
+        assert_eq!(
+            parse_seconds_ms(b"2"),
+            None,
+            "nginx always writes three decimals"
+        );
         assert_eq!(parse_seconds_ms(b"0.1x"), None);
     }
 }

@@ -53,6 +53,10 @@ pub trait Source: Send {
     fn finish_counts(&mut self) -> Counts {
         Counts::default()
     }
+    /// Source-specific fields of the run summary (e.g. rows filtered per rule).
+    fn summary(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
     /// A data verdict on one object (e.g. too many discarded lines): `Some(reason)` = exit 1.
     fn verdict(&self, input: &Input, counts: &Counts) -> Option<String> {
         let _ = (input, counts);
@@ -74,6 +78,8 @@ pub struct Outcome {
     pub bytes_read: u64,
     /// Data verdicts (exit 1): objects above their tolerance.
     pub verdicts: Vec<String>,
+    /// Source-specific summary fields.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn state_key(source: &str) -> Key {
@@ -97,16 +103,29 @@ async fn load_state(store: &Store, source: &str) -> anyhow::Result<State> {
     }
 }
 
-/// The latest version of every source file in the bronze manifest.
-async fn latest_inputs(store: &Store, src: &dyn Source) -> anyhow::Result<Vec<Input>> {
-    let mut out = Vec::new();
+/// Every landed version of the source's files, and the latest one of each
+/// (by the file's identity), from the bronze manifest. A missing manifest is
+/// an error: nothing was ever ingested there (wrong lake, wrong source).
+async fn bronze_inputs(
+    store: &Store,
+    src: &dyn Source,
+) -> anyhow::Result<(Vec<Input>, Vec<Input>)> {
+    let key = crate::store::layout::bronze_manifest(src.bronze_source());
+    if store.head(&key).await?.is_none() {
+        anyhow::bail!(
+            "no bronze manifest {}: nothing was ever ingested for `{}` in this lake (run kvt ingest first, or check KVT_STORE)",
+            store.display_key(&key),
+            src.bronze_source()
+        );
+    }
+    let (mut all, mut latest) = (Vec::new(), Vec::new());
     if src.bronze_source() == crate::ingest::kafka::MANIFEST_SOURCE {
         let m = crate::ingest::kafka::KafkaManifest::load(store)
             .await
             .map_err(anyhow::Error::msg)?;
         for e in m.entries {
             if src.accepts(e.key.as_str()) {
-                out.push(Input {
+                latest.push(Input {
                     key: e.key.to_string(),
                     source_id: e.key.to_string(),
                     ingested_at: e.ingested_at,
@@ -114,21 +133,27 @@ async fn latest_inputs(store: &Store, src: &dyn Source) -> anyhow::Result<Vec<In
                 });
             }
         }
+        all.clone_from(&latest);
     } else {
         let m = Manifest::load(store, src.bronze_source()).await?;
+        let input = |e: &crate::ingest::manifest::Entry| Input {
+            key: e.key.to_string(),
+            source_id: e.identity().to_string(),
+            ingested_at: e.ingested_at,
+            size: e.size,
+        };
+        for e in m.entries.iter().filter(|e| src.accepts(e.key.as_str())) {
+            all.push(input(e));
+        }
         for e in m.latest().values() {
             if src.accepts(e.key.as_str()) {
-                out.push(Input {
-                    key: e.key.to_string(),
-                    source_id: e.source_id.clone(),
-                    ingested_at: e.ingested_at,
-                    size: e.size,
-                });
+                latest.push(input(e));
             }
         }
     }
-    out.sort();
-    Ok(out)
+    all.sort();
+    latest.sort();
+    Ok((all, latest))
 }
 
 /// One bronze object as blocks of complete lines (or whole), read by ranges
@@ -287,37 +312,109 @@ async fn read_object(
     Ok((counts, blocks.read))
 }
 
+/// How a run is asked to go.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    /// Bronze keys whose verdict an operator accepts (`--accept-rejects`).
+    pub accept: Vec<String>,
+    /// Recorded with an acceptance.
+    pub run_id: String,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Options {
+    pub fn new(mode: Mode) -> Options {
+        Options {
+            mode,
+            accept: Vec::new(),
+            run_id: String::new(),
+            now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
 /// Run one source.
+///
+/// Which bronze objects are current: the latest version of each file, except
+/// a version that had no readable row while an earlier one had (an empty or
+/// unreadable re-delivery): the earlier version stays current, and the run
+/// exits 1 naming the file, until a newer version lands or an operator
+/// accepts it. Verdicts are kept in the state and repeated by every run
+/// until their object is superseded or accepted.
 pub async fn run(
     store: &Store,
     src: &mut dyn Source,
-    mode: Mode,
+    opts: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<Outcome> {
     let name = src.name();
+    let mode = opts.mode;
     let mut out = Outcome::default();
     let mut state = load_state(store, name).await?;
-    let latest = latest_inputs(store, src).await?;
-    let latest_keys: BTreeSet<&str> = latest.iter().map(|i| i.key.as_str()).collect();
+    let (all, latest) = bronze_inputs(store, src).await?;
+    let by_key: BTreeMap<&str, &Input> = all.iter().map(|i| (i.key.as_str(), i)).collect();
+
+    // Acceptances first: they may release a held version.
+    let mut state_changed = false;
+    for k in &opts.accept {
+        let Some(o) = state.objects.get_mut(k) else {
+            anyhow::bail!(
+                "--accept-rejects {k}: no such bronze object in the silver state of `{name}` (see silver/_state/{name}.json)"
+            );
+        };
+        o.accepted = Some(format!(
+            "run {} at {}",
+            opts.run_id,
+            crate::run::ts(opts.now)
+        ));
+        state_changed = true;
+        tracing::warn!(key = %k, verdict = o.verdict.as_deref().unwrap_or("none"), "verdict accepted by the operator");
+    }
+
+    // The current objects: held versions replaced by the version they keep.
+    let mut current: Vec<Input> = Vec::with_capacity(latest.len());
+    let mut held: BTreeSet<String> = BTreeSet::new();
+    for i in &latest {
+        let kept = state
+            .objects
+            .get(&i.key)
+            .filter(|o| o.accepted.is_none())
+            .and_then(|o| o.keeps.as_deref())
+            .and_then(|k| by_key.get(k));
+        match kept {
+            Some(prev) => {
+                held.insert(i.key.clone());
+                current.push((*prev).clone());
+            }
+            None => current.push(i.clone()),
+        }
+    }
+    current.sort();
+    let mut current_keys: BTreeSet<String> = current.iter().map(|i| i.key.clone()).collect();
+    current_keys.extend(held.iter().cloned());
 
     // Which objects are new, and which processed ones a newer version replaced.
-    let new: Vec<&Input> = latest
+    let new: Vec<Input> = current
         .iter()
         .filter(|i| match mode {
             Mode::Full => true,
             Mode::Date(d) => i.ingested_at.date_naive() == d || !state.objects.contains_key(&i.key),
             Mode::New => !state.objects.contains_key(&i.key),
         })
-        .collect();
-    let superseded: Vec<String> = state
-        .objects
-        .keys()
-        .filter(|k| !latest_keys.contains(k.as_str()))
         .cloned()
         .collect();
-    out.objects_new = new.len();
-    out.objects_superseded = superseded.len();
+    let mut superseded: Vec<String> = state
+        .objects
+        .keys()
+        .filter(|k| !current_keys.contains(k.as_str()))
+        .cloned()
+        .collect();
     if new.is_empty() && superseded.is_empty() && mode != Mode::Full {
+        if state_changed {
+            save_state(store, name, &state).await?;
+        }
+        out.verdicts = standing_verdicts(&state, &current_keys);
         return Ok(out);
     }
     let mut existing: BTreeSet<String> = BTreeSet::new();
@@ -350,14 +447,39 @@ pub async fn run(
             progress,
         )
         .await?;
-        if let Some(v) = src.verdict(input, &counts) {
-            out.verdicts.push(v);
-        }
         out.bytes_read += read;
         out.objects_read += 1;
         out.counts += counts;
-        affected.extend(seen.iter().cloned());
-        new_state.insert(input.key.clone(), object_state(input, seen, &counts));
+        let mut st = object_state(input, seen, &counts);
+        st.verdict = src.verdict(input, &counts);
+        let before = state.objects.get(&input.key);
+        st.accepted = before.and_then(|o| o.accepted.clone());
+        // An empty or unreadable new version does not wipe the previous one.
+        let previous = (counts.rows_out == 0 && counts.filtered == 0 && before.is_none())
+            .then(|| {
+                superseded.iter().find(|k| {
+                    state
+                        .objects
+                        .get(*k)
+                        .is_some_and(|o| o.source_id == input.source_id && o.keeps.is_none())
+                })
+            })
+            .flatten()
+            .cloned();
+        if let Some(prev) = previous {
+            superseded.retain(|k| *k != prev);
+            current_keys.insert(prev.clone());
+            if let Some(p) = by_key.get(prev.as_str()) {
+                current.push((*p).clone());
+            }
+            st.verdict = Some(format!(
+                "{}: this new version of {} has no readable row ({} read, {} rejected); the previous version {} stays in silver until a newer version lands or --accept-rejects {} is given",
+                input.key, input.source_id, counts.rows_in, counts.rejected, prev, input.key
+            ));
+            st.keeps = Some(prev);
+        }
+        affected.extend(st.partitions.iter().cloned());
+        new_state.insert(input.key.clone(), st);
         rejects_of.insert(input.key.clone(), rejects);
     }
     for k in &superseded {
@@ -370,7 +492,7 @@ pub async fn run(
     }
 
     // 2. Earlier objects that also feed an affected partition: only those rows.
-    let others: Vec<&Input> = latest
+    let others: Vec<&Input> = current
         .iter()
         .filter(|i| {
             !new_state.contains_key(&i.key)
@@ -406,6 +528,7 @@ pub async fn run(
         writer.write("", frames).await?;
     }
     out.counts += src.finish_counts();
+    out.extra = src.summary();
 
     // 3. Commit: every affected partition is replaced whole, or dropped if nothing feeds it now.
     for p in &affected {
@@ -448,14 +571,32 @@ pub async fn run(
     if mode == Mode::Full {
         state
             .objects
-            .retain(|k, _| latest_keys.contains(k.as_str()));
+            .retain(|k, _| current_keys.contains(k.as_str()));
     }
     state.objects.extend(new_state);
-    let body = serde_json::to_vec_pretty(&state)?;
+    save_state(store, name, &state).await?;
+    out.objects_new = new.len();
+    out.objects_superseded = superseded.len();
+    out.verdicts = standing_verdicts(&state, &current_keys);
+    Ok(out)
+}
+
+/// The verdicts of current objects that no one accepted, in key order.
+fn standing_verdicts(state: &State, current: &BTreeSet<String>) -> Vec<String> {
+    state
+        .objects
+        .iter()
+        .filter(|(k, _)| current.contains(k.as_str()))
+        .filter_map(|(_, o)| o.standing_verdict().map(str::to_string))
+        .collect()
+}
+
+async fn save_state(store: &Store, name: &str, state: &State) -> anyhow::Result<()> {
+    let body = serde_json::to_vec_pretty(state)?;
     store
         .put(&state_key(name), Bytes::from(body), &Metadata::new())
         .await?;
-    Ok(out)
+    Ok(())
 }
 
 fn object_state(input: &Input, partitions: BTreeSet<String>, c: &Counts) -> ObjectState {
@@ -465,6 +606,7 @@ fn object_state(input: &Input, partitions: BTreeSet<String>, c: &Counts) -> Obje
         rows_in: c.rows_in,
         rows_out: c.rows_out,
         rejected: c.rejected,
+        ..Default::default()
     }
 }
 

@@ -123,6 +123,11 @@ pub fn bronze_prefix(prefix: &str) -> Key {
     Key::new(format!("bronze/{prefix}"))
 }
 
+/// A silver table (`silver/<table>`), the dataset gold reads.
+pub fn silver_table(table: &str) -> Key {
+    Key::new(format!("silver/{table}"))
+}
+
 /// The manifest of a source: one JSON line per landed object.
 pub fn bronze_manifest(source: &str) -> Key {
     Key::new(format!("bronze/_manifests/{source}.jsonl"))
@@ -131,6 +136,14 @@ pub fn bronze_manifest(source: &str) -> Key {
 /// The run lock of a command on one name (source, topic set…).
 pub fn lock(command: &str, name: &str) -> Key {
     Key::new(format!("_locks/{}/{name}.lock", command.replace(' ', "-")))
+}
+
+/// The marker a run creates to take over the stale lock of `holder` (see `lock.rs`).
+pub fn lock_takeover(command: &str, name: &str, holder: &str) -> Key {
+    Key::new(format!(
+        "_locks/{}/{name}.lock.takeover/{holder}",
+        command.replace(' ', "-")
+    ))
 }
 
 /// Prefix of the bronze objects of one Kafka topic.

@@ -188,12 +188,26 @@ impl Store {
         matches!(self.backend, Backend::S3 | Backend::Memory)
     }
 
-    /// OpenLineage namespace of datasets in this store (`s3://bucket`, `file://…`).
-    pub fn namespace(&self) -> String {
-        match self.backend {
-            Backend::S3 => self.url.split('/').take(3).collect::<Vec<_>>().join("/"),
-            _ => self.url.clone(),
-        }
+    /// The OpenLineage dataset of a key or prefix, named as the OpenLineage
+    /// naming conventions name object-store datasets, so that the dataset one
+    /// command writes is the very one the next command reads:
+    /// `s3://bucket/root/key` → (`s3://bucket`, `root/key`); a local lake →
+    /// (`file`, `/absolute/path/key`); memory → (`memory`, `/key`).
+    pub fn dataset(&self, key: &Key) -> crate::lineage::Dataset {
+        let (namespace, name) = match self.backend {
+            Backend::S3 => {
+                let bucket = self.url.split('/').take(3).collect::<Vec<_>>().join("/");
+                (bucket, self.path(key).to_string())
+            }
+            Backend::Local => {
+                let dir = self.url.trim_start_matches("file://");
+                let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.into());
+                let name = format!("{}/{}", abs.display(), key.as_str());
+                ("file".to_string(), name.replace("//", "/"))
+            }
+            Backend::Memory => ("memory".to_string(), format!("/{}", key.as_str())),
+        };
+        crate::lineage::Dataset::new(namespace, name)
     }
 
     /// Full name of a key for messages and lineage (`<root>/<key>`).

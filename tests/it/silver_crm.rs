@@ -177,7 +177,11 @@ fn silver_crm_matches_the_ground_truth() {
     assert_eq!(types["lifetime_value_eur"], DataType::Float64);
     assert_eq!(types["kyc_requis"], DataType::Boolean);
     assert_eq!(types["newsletter_optin"], DataType::Boolean);
-    assert_eq!(types["date_creation_crm"], DataType::Date);
+    assert!(
+        matches!(types["date_creation_crm"], DataType::Datetime(..)),
+        "{:?}",
+        types["date_creation_crm"]
+    );
     assert_eq!(types["kyc_date_validation"], DataType::Date);
     assert_eq!(
         types["date_modification"],

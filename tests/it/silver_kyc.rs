@@ -78,20 +78,22 @@ fn check(data: &Path, env: &Env, s: &Value) {
             *got.entry(v.unwrap_or_else(|| "null".into())).or_default() += 1;
         }
         assert_eq!(got, docs);
-        // Expiry sentinels → null, flagged.
+        // Expiry sentinels → validity unknown, flagged; never the date itself.
         let sentinels = f["expiry_sentinel_9999_12_31"].as_u64().unwrap()
             + f["expiry_sentinel_2099_12_31"].as_u64().unwrap();
         let unreadable = bools(df, "expiration_illisible");
-        let expiry = texts(df, "doc_date_expiration");
+        let valid = bools(df, "document_valide_a_la_soumission");
         assert_eq!(
             unreadable.iter().filter(|v| **v == Some(true)).count() as u64,
             sentinels
         );
+        // The generator expires exactly the documents refused as expired.
+        let motif = strs(df, "motif_refus");
         for i in 0..df.height() {
-            if unreadable[i] == Some(true) {
-                assert_eq!(expiry[i], None);
-            } else {
-                assert!(expiry[i].as_deref().unwrap() < "2090-01-01");
+            assert_eq!(valid[i].is_none(), unreadable[i] == Some(true), "row {i}");
+            if valid[i].is_some() {
+                let expired = motif[i].as_deref() == Some("Document expiré");
+                assert_eq!(valid[i], Some(!expired), "row {i}");
             }
         }
         // Inverted dates: fixed to the true dates, flagged, none left ambiguous.
@@ -160,11 +162,17 @@ fn check(data: &Path, env: &Env, s: &Value) {
 
     let df = parts.values().next().unwrap();
     let names = column_names(df);
-    for gone in ["agent_traitement", "commentaire_interne", "prestataire_ref"] {
+    for gone in [
+        "agent_traitement",
+        "commentaire_interne",
+        "prestataire_ref",
+        "doc_pays_emission",
+        "doc_date_expiration",
+    ] {
         assert!(!names.contains(&gone.to_string()), "{gone}");
     }
     for (c, t) in [
-        ("doc_date_expiration", DataType::Date),
+        ("document_valide_a_la_soumission", DataType::Boolean),
         ("date_soumission", DataType::Date),
         ("nb_tentatives", DataType::Int32),
         ("sla_depasse", DataType::Boolean),
