@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks of kvt (make bench). Prints markdown rows for docs/benchmarks.md.
-# Usage: scripts/bench.sh [ingest-drive|all]
+# Usage: scripts/bench.sh [ingest-drive|ingest-kafka|silver|silver-SOURCE|silver-history|silver-history-SOURCE|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -206,6 +206,126 @@ PY
   rm -rf "$d"
 }
 
+# DuckDB, the in-run peer of the silver-history benchmarks: pinned, from PyPI,
+# in a virtualenv under target/ (created and installed only when missing).
+DUCKDB_VERSION=2.0.1
+duckdb_python() {
+  local venv=${BENCH_VENV:-$ROOT/target/bench-venv}
+  if ! "$venv/bin/python" -c "import sys, duckdb; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
+    echo "installing duckdb==$DUCKDB_VERSION into $venv..." >&2
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "duckdb==$DUCKDB_VERSION" >&2
+  fi
+  echo "$venv/bin/python"
+}
+
+# Runs one SQL job of scripts/bench/ in a fresh in-memory DuckDB with its
+# defaults (threads = cores; no progress bar): argv = SQL file, bronze file, output directory.
+# The job's last statement is its COPY; prints the rows it wrote.
+DUCKDB_RUN=$(cat <<'PY'
+import duckdb, json, sys
+sql, bronze, out = sys.argv[1:4]
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+rows = con.execute(open(sql).read().replace("{{bronze}}", bronze).replace("{{out}}", out)).fetchone()[0]
+threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+print(json.dumps({"rows_out": rows, "version": duckdb.__version__, "threads": threads}))
+PY
+)
+
+# kvt silver SOURCE on ~100 days of history landed as ONE bronze file: the
+# daily files kvt-gen writes at scale 1 (2025-12-08..2026-03-17), concatenated
+# in name order (CSV: the first header only), ingested with `kvt ingest drive`.
+# Peer, when scripts/bench/silver_SOURCE.sql exists (nginx, logistics): DuckDB
+# running the same rules in SQL on the same bronze file, writing zstd Parquet
+# partitioned the same way. Both are timed as whole processes, alternating, from
+# an empty output after a sync; median of three, largest peak RSS.
+# What the SQL does not do like kvt (so the ratio is read honestly):
+# - both: pseudonyms are sha256(x), not HMAC-SHA-256 (one hash, not two); no
+#   rejects file, run state, lineage or _parts.json commit; DuckDB's own part
+#   names and row order; bronze_key is the file path.
+# - nginx: the quoted request and referer may not hold `"` (kvt backtracks; the
+#   same lines are kept here); IPv6 /48 is cut as text (first three groups +
+#   `::/48`, no zero compression, IPv4-mapped IPv6 not special-cased); no
+#   bronze_line (DuckDB's CSV reader has no line number); no 5 % verdict.
+# - logistics: decimals without digit-group separators; integers by DuckDB's
+#   cast (`12.4` is rounded where kvt nulls it); the listed date layouts only;
+#   business days only for dates in 1990-2099; no Windows-1252 fallback.
+# On this data both keep the same rows (nginx: same count and per-column
+# aggregates; logistics: every non-hash column equal, row for row).
+bench_silver_history() {
+  local src=$1 d=$WORK/silver-history-$1
+  local prefix name unit=rows
+  case $src in
+    nginx) prefix=nginx_data; name=access-history.log; unit=lines ;;
+    logistics) prefix=logistic_partner_data; name=livraisons-history.csv ;;
+    crm) prefix=crm_data; name=crm_export_history.csv ;;
+    kyc) prefix=kyc; name=kyc_export_history.csv ;;
+    *) echo "no history benchmark for $src" >&2; exit 2 ;;
+  esac
+  rm -rf "$d"; mkdir -p "$d/drop/$prefix"
+  echo "generating 100 days of $src in one file..." >&2
+  "$BIN/kvt-gen" --from 2025-12-08 --to 2026-03-17 --scale 1 --sources "$src" --seed 42 --out "$d/gen" -q
+  local parts; mapfile -t parts < <(find "$d/gen/$prefix" -type f | LC_ALL=C sort)
+  if [ "$unit" = lines ]; then
+    cat "${parts[@]}"
+  else
+    awk 'FNR == 1 && NR != 1 { next } { print }' "${parts[@]}"
+  fi > "$d/drop/$prefix/$name"
+  rm -rf "$d/gen"
+  cat > "$d/kvt.toml" <<TOML
+[sources.$src]
+path = "drop/$prefix"
+prefix = "$prefix"
+TOML
+  cd "$d"
+  KVT_STORE="file://$d/lake" "$BIN/kvt" -q ingest drive --source "$src" >/dev/null
+  rm -rf "$d/drop"
+  local bronze; bronze=$(find "$d/lake/bronze/$prefix" -type f)
+  local sql=$ROOT/scripts/bench/silver_$src.sql py=""
+  if [ -f "$sql" ]; then py=$(duckdb_python); fi
+  local times=() rsss=() dtimes=() drsss=() secs rss
+  for _ in 1 2 3; do
+    rm -rf "$d/lake/silver"; sync
+    read -r secs rss < <(measure_to "$d/summary.json" env KVT_STORE="file://$d/lake" "$BIN/kvt" -q silver "$src" --dev-key) \
+      || { echo "kvt silver $src failed (see $d)" >&2; exit 1; }
+    times+=("$secs"); rsss+=("$rss")
+    if [ -n "$py" ]; then
+      rm -rf "$d/duckdb" "$d/.tmp"; sync
+      read -r secs rss < <(measure_to "$d/duckdb.json" "$py" -c "$DUCKDB_RUN" "$sql" "$bronze" "$d/duckdb") \
+        || { echo "DuckDB $sql failed: $py -c \"\$DUCKDB_RUN\" $sql $bronze $d/duckdb" >&2; exit 1; }
+      dtimes+=("$secs"); drsss+=("$rss")
+    fi
+  done
+  cd "$ROOT"
+  med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+  max() { printf '%s\n' "$@" | sort -g | tail -1; }
+  local duck=""
+  if [ -n "$py" ]; then
+    duck=$(python3 -c "import json,sys; b=json.load(open(sys.argv[1])); b['seconds']=float(sys.argv[2]); b['rss']=float(sys.argv[3]); print(json.dumps(b))" \
+      "$d/duckdb.json" "$(med "${dtimes[@]}")" "$(max "${drsss[@]}")")
+  fi
+  python3 - "$src" "$unit" "$(med "${times[@]}")" "$(max "${rsss[@]}")" "$(tail -1 "$d/summary.json")" "$duck" <<'PY'
+import json, sys
+src, unit, secs, rss = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+s = json.loads(sys.argv[5])
+rows, mb = s["rows_in"], s["bytes_read"] / 1048576
+size = f"{mb:,.0f}" if mb >= 10 else f"{mb:.2f}"
+line = (f"| silver {src}, 100 days in one file ({rows:,} {unit}, {size} MiB) | {s['rows_out']:,} rows out: "
+        f"{rows/secs:,.0f} {unit}/s, {mb/secs:.1f} MiB/s ({secs:.2f} s) | ")
+if sys.argv[6]:
+    b = json.loads(sys.argv[6])
+    if abs(b["rows_out"] - s["rows_out"]) > 0.01 * s["rows_out"]:
+        print(f"warning: DuckDB wrote {b['rows_out']:,} rows, kvt {s['rows_out']:,}", file=sys.stderr)
+    line += (f"DuckDB {b['version']} ({b['threads']} threads): {b['rows_out']:,} rows out ({b['seconds']:.2f} s) | "
+             f"**{b['seconds']/secs:.2f}×** DuckDB | peak RSS kvt {rss/1024:,.0f} MiB, DuckDB {b['rss']/1024:,.0f} MiB |")
+else:
+    line += f"| | peak RSS kvt {rss/1024:,.0f} MiB |"
+print(line)
+PY
+  rm -rf "$d"
+}
+
 machine
 echo
 echo "| benchmark | kvt | baseline (same run) | ratio | memory |"
@@ -216,10 +336,13 @@ case $what in
   silver) for src in nginx crm logistics kyc firebase payments orders; do
             for scale in 1 10 100; do bench_silver "$src" "$scale"; done
           done ;;
+  silver-history) for src in nginx logistics crm kyc; do bench_silver_history "$src"; done ;;
+  silver-history-*) bench_silver_history "${what#silver-history-}" ;;
   silver-*) src=${what#silver-}; for scale in 1 10 100; do bench_silver "$src" "$scale"; done ;;
   all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5
        for src in nginx crm logistics kyc firebase payments orders; do
          for scale in 1 10 100; do bench_silver "$src" "$scale"; done
-       done ;;
+       done
+       for src in nginx logistics crm kyc; do bench_silver_history "$src"; done ;;
   *) echo "unknown benchmark $what" >&2; exit 2 ;;
 esac

@@ -91,25 +91,25 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SilverCommand {
-    /// Salesforce CRM export → silver/crm/pays=…/ (SILVER-CRM-*)
+    /// Salesforce CRM export → silver/crm/pays=…/ (docs/silver.md#crm)
     #[command(after_long_help = SILVER_CRM_EXAMPLES)]
     Crm(SilverArgs),
-    /// Firebase Analytics events → silver/firebase/event_date=…/event_name=…/ (SILVER-FB-*)
+    /// Firebase Analytics events → silver/firebase/event_date=…/event_name=…/ (docs/silver.md#firebase)
     #[command(after_long_help = SILVER_FIREBASE_EXAMPLES)]
     Firebase(SilverArgs),
-    /// Nginx access logs → silver/nginx/log_date=…/ (SILVER-NGINX-*)
+    /// Nginx access logs → silver/nginx/log_date=…/ (docs/silver.md#nginx)
     #[command(after_long_help = SILVER_NGINX_EXAMPLES)]
     Nginx(SilverNginxArgs),
-    /// Carrier deliveries → silver/logistics/pays_destination=…/mois_expedition=…/ (SILVER-LOG-*)
+    /// Carrier deliveries → silver/logistics/pays_destination=…/mois_expedition=…/ (docs/silver.md#logistics)
     #[command(after_long_help = SILVER_LOGISTICS_EXAMPLES)]
     Logistics(SilverArgs),
-    /// KYC provider export → silver/kyc/mois_soumission=…/ (SILVER-KYC-*)
+    /// KYC provider export → silver/kyc/mois_soumission=…/ (docs/silver.md#kyc)
     #[command(after_long_help = SILVER_KYC_EXAMPLES)]
     Kyc(SilverArgs),
-    /// Kafka payments in bronze → silver/payments/event_date=…/ (CONTRACTS C1, C8)
+    /// Kafka payments in bronze → silver/payments/event_date=…/ (docs/contracts.md C1)
     #[command(after_long_help = SILVER_EVENTS_EXAMPLES)]
     Payments(SilverTopicArgs),
-    /// Kafka orders in bronze → silver/orders/ and silver/order_items/ by event_date (C1, C8)
+    /// Kafka orders in bronze → silver/orders/ and silver/order_items/ by event_date (docs/contracts.md C1)
     #[command(after_long_help = SILVER_EVENTS_EXAMPLES)]
     Orders(SilverTopicArgs),
 }
@@ -136,7 +136,12 @@ Examples:
 
 Each run reads the bronze objects landed since the last successful run (or --date, or
 --full-refresh), replaces the partitions they touch atomically, writes unreadable rows to
-silver/_rejects/<source>/ and prints a one-line JSON summary. Schemas: docs/silver.md.";
+silver/_rejects/<source>/ and prints a one-line JSON summary. Schemas: docs/silver.md.
+
+A file that makes a run exit 1 (too many bad lines, nothing readable, an empty
+re-delivery, which keeps the previous version's rows) keeps every later run at exit 1
+until a new version replaces it, or until an operator accepts it:
+  kvt silver nginx --accept-rejects bronze/nginx_data/access-2026-03-17.20260318T000500000Z.log";
 
 const SILVER_CRM_EXAMPLES: &str = "\
 Examples:
@@ -153,8 +158,9 @@ Examples:
   kvt silver firebase --date 2026-03-17     # reprocess what was ingested that day
 
 params are pivoted into typed columns by event name; unexpected keys are kept, scrubbed,
-in params_extra (an event is never rejected for them). Bots and test sessions are
-filtered out and counted.";
+in params_extra (an event is never rejected for them). Timestamps are read as epoch
+milliseconds or ISO 8601 text (flagged). Bots and test sessions are filtered out by the
+rules of [silver.firebase] bot_patterns and counted per rule (docs/configuration.md).";
 
 const SILVER_LOGISTICS_EXAMPLES: &str = "\
 Examples:
@@ -169,9 +175,10 @@ Examples:
   kvt silver kyc                      # the monthly export(s) landed since the last run
   kvt silver kyc --now 2026-03-31T22:00:00Z   # SLA flags as of a given day
 
-Canonical document types and decisions, sentinel expiry dates (9999-12-31) → null, and
-sla_depasse when a case waits more than 5 business days. The agent's name and the internal
-comment never reach silver.";
+Canonical document types and decisions, whether the document was valid when submitted
+(sentinel expiry dates such as 9999-12-31 → expiration_illisible), and sla_depasse when a
+case waits more than 5 business days. The agent's name, the internal comment, the issuing
+country and the expiry date itself never reach silver.";
 
 const SILVER_EVENTS_EXAMPLES: &str = "\
 Examples:
@@ -179,7 +186,7 @@ Examples:
   kvt silver orders                           # → silver/orders and silver/order_items
   kvt silver payments --topic prod.payments   # bronze of a prefixed topic
 
-Messages that are not JSON or lack a required field (CONTRACTS C1) go to
+Messages that are not JSON or lack a required field (docs/contracts.md C1) go to
 silver/_rejects/<source>/ with their bronze object and line; redelivered messages are
 deduplicated.";
 
@@ -229,7 +236,7 @@ pub struct SilverNginxArgs {
     #[command(flatten)]
     pub common: SilverArgs,
 
-    /// nginx log_format of the files: `auto` (the kvt layout or plain `combined`, line by line), `kvt`, `combined`, or a log_format string [default: auto]
+    /// nginx log_format of the files: `auto` (the kvt layout of docs/contracts.md C5, or plain `combined`, line by line), `kvt`, `combined`, or a log_format string [default: auto]
     #[arg(long = "format", env = env::NGINX_LOG_FORMAT, value_name = "LOG_FORMAT")]
     pub nginx_format: Option<String>,
 }

@@ -248,6 +248,8 @@ impl Config {
                     return Err(err("empty include/exclude pattern"));
                 }
             }
+            FileGlobs::new(&src.include).map_err(|m| err(&m))?;
+            FileGlobs::new(&src.exclude).map_err(|m| err(&m))?;
         }
         for (key, value) in [
             ("ingest.retry_delay", &cfg.ingest.retry_delay),
@@ -284,83 +286,67 @@ fn is_valid_source_name(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// Parse a duration such as `5m`, `30s`, `200ms`, `6h`, `1d`, `1h30m`.
+/// Parse a duration such as `5m`, `30s`, `200ms`, `6h`, `1d`, `1h30m`
+/// (humantime's syntax); a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
+    let t = s.trim();
+    if t.is_empty() {
         return Err("empty duration".into());
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!(
-                "invalid duration `{s}` (expected e.g. 5m, 30s, 200ms)"
-            ));
-        }
-        let n: u64 = rest[..digits]
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
             .parse()
-            .map_err(|_| format!("invalid duration `{s}`"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" | "" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
-            other => {
-                return Err(format!(
-                    "invalid duration unit `{other}` in `{s}` (use ms, s, m, h, d)"
-                ))
-            }
-        };
-        total += d;
+            .map(Duration::from_secs)
+            .map_err(|_| format!("invalid duration `{s}`"));
     }
-    Ok(total)
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration `{s}` ({e}; e.g. 5m, 30s, 200ms, 1h30m)"))
 }
 
-/// Does `path` (relative, `/`-separated) match the glob `pattern`?
-///
-/// `*` matches within one path segment, `**` across segments, `?` one character.
-/// A pattern without `/` is matched against the file name only.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    let target = if pattern.contains('/') {
-        path
-    } else {
-        path.rsplit('/').next().unwrap_or(path)
-    };
-    glob_rec(pattern.as_bytes(), target.as_bytes())
+/// The include or exclude globs of a source, compiled once (globset):
+/// `*` and `?` stay within a path segment, `**` crosses segments, and a
+/// pattern without `/` is matched against the file name only.
+#[derive(Debug, Clone)]
+pub struct FileGlobs {
+    by_path: globset::GlobSet,
+    by_name: globset::GlobSet,
+    empty: bool,
 }
 
-fn glob_rec(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') if p.get(1) == Some(&b'*') => {
-            let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-            (0..=s.len()).any(|i| glob_rec(rest, &s[i..]))
-        }
-        Some(b'*') => {
-            let mut i = 0;
-            loop {
-                if glob_rec(&p[1..], &s[i..]) {
-                    return true;
-                }
-                if i == s.len() || s[i] == b'/' {
-                    return false;
-                }
-                i += 1;
+impl FileGlobs {
+    pub fn new(patterns: &[String]) -> Result<FileGlobs, String> {
+        let (mut by_path, mut by_name) = (
+            globset::GlobSetBuilder::new(),
+            globset::GlobSetBuilder::new(),
+        );
+        for p in patterns {
+            let glob = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| format!("invalid pattern `{p}`: {e}"))?;
+            if p.contains('/') {
+                by_path.add(glob);
+            } else {
+                by_name.add(glob);
             }
         }
-        Some(b'?') => !s.is_empty() && s[0] != b'/' && glob_rec(&p[1..], &s[1..]),
-        Some(&c) => !s.is_empty() && s[0] == c && glob_rec(&p[1..], &s[1..]),
+        let build = |b: globset::GlobSetBuilder| b.build().map_err(|e| e.to_string());
+        Ok(FileGlobs {
+            by_path: build(by_path)?,
+            by_name: build(by_name)?,
+            empty: patterns.is_empty(),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
+    /// Does the relative path (`/`-separated) match one of the patterns?
+    pub fn is_match(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        self.by_path.is_match(rel) || self.by_name.is_match(name)
     }
 }
 
@@ -418,19 +404,29 @@ mod tests {
         assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
-        assert!(parse_duration("5 minutes").is_err());
+        assert_eq!(parse_duration("2min").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("m").is_err());
     }
 
     #[test]
     fn globs() {
-        assert!(glob_match("*.csv", "a/b/export.csv"));
-        assert!(!glob_match("*.csv", "a/b/export.csv.tmp"));
-        assert!(glob_match("2026-*/*.log", "2026-03/access.log"));
-        assert!(!glob_match("2026-*/*.log", "x/2026-03/access.log"));
-        assert!(glob_match("**/*.ndjson", "a/b/c/e.ndjson"));
-        assert!(glob_match("**/*.ndjson", "e.ndjson"));
-        assert!(glob_match("access-????-??-??.log", "access-2026-03-17.log"));
+        let g = |p: &str| FileGlobs::new(&[p.to_string()]).unwrap();
+        assert!(g("*.csv").is_match("a/b/export.csv"));
+        assert!(!g("*.csv").is_match("a/b/export.csv.tmp"));
+        assert!(g("2026-*/*.log").is_match("2026-03/access.log"));
+        assert!(!g("2026-*/*.log").is_match("x/2026-03/access.log"));
+        assert!(!g("2026-*.log").is_match("2026-03/x.txt"));
+        assert!(g("**/*.ndjson").is_match("a/b/c/e.ndjson"));
+        assert!(g("**/*.ndjson").is_match("e.ndjson"));
+        assert!(g("access-????-??-??.log").is_match("access-2026-03-17.log"));
+        assert!(g("*.{csv,CSV}").is_match("x.CSV"));
+        assert!(FileGlobs::new(&["a[".to_string()]).is_err());
+        let bad = "[sources.x]\npath = \"a\"\ninclude = [\"a[\"]\n";
+        assert!(Config::parse(bad, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid pattern"));
     }
 }

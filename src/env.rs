@@ -80,11 +80,11 @@ vars! {
     DATE = "KVT_DATE";
     /// Rebuild every partition of the silver table from all of bronze.
     FULL_REFRESH = "KVT_FULL_REFRESH";
-    /// nginx log_format of the access logs: `kvt` (default), `combined`, or a log_format string.
+    /// nginx log_format of the access logs: `auto` (default), `kvt`, `combined`, or a log_format string.
     NGINX_LOG_FORMAT = "KVT_NGINX_LOG_FORMAT";
     /// Kafka topic whose bronze objects `kvt silver payments|orders` reads.
     TOPIC = "KVT_TOPIC";
-    /// A stale run lock older than this is taken over, e.g. 6h (default 6h).
+    /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }
 

@@ -13,13 +13,18 @@
 //! - stdout carries data only, ending with one JSON summary line; logs go to stderr;
 //! - exit 0 = success, 1 = the data said no, 2 = error.
 
+pub mod bronze;
 pub mod calendar;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod env;
+#[cfg(test)]
+pub mod fuzz;
 pub mod gen;
 pub mod ingest;
+pub mod json;
+pub mod kafka;
 pub mod lineage;
 pub mod lock;
 pub mod metrics;
@@ -27,3 +32,4 @@ pub mod run;
 pub mod secret;
 pub mod silver;
 pub mod store;
+pub mod table;

@@ -158,7 +158,7 @@ fn run_produce(a: ProduceArgs) -> Result<()> {
 
 fn run_topics(a: TopicsArgs) -> Result<()> {
     let names: Vec<String> = if a.topics.is_empty() {
-        kvt::gen::produce::ALL_TOPICS
+        kvt::kafka::all_topics()
             .iter()
             .map(|t| t.to_string())
             .collect()
@@ -168,8 +168,7 @@ fn run_topics(a: TopicsArgs) -> Result<()> {
     .into_iter()
     .map(|t| format!("{}{t}", a.topic_prefix))
     .collect();
-    let created = kvt::gen::produce::create_topics(
-        &a.brokers,
+    let created = kvt::kafka::ClientSettings::new(a.brokers).create_topics(
         &names,
         a.partitions,
         std::time::Duration::from_secs(a.retention_days * 86_400),

@@ -44,20 +44,10 @@ pub fn plan(args: &KafkaArgs, ctx: &RunContext) -> anyhow::Result<Job> {
     };
     anyhow::ensure!(!topics.is_empty(), "no topic to ingest");
     for t in &topics {
-        anyhow::ensure!(
-            !t.is_empty()
-                && t.len() <= 249
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
-            "invalid topic name `{t}` (Kafka topics use letters, digits, `.`, `_` and `-`)"
-        );
+        crate::kafka::check_topic(t)?;
     }
     let settings = Settings {
-        brokers: args
-            .brokers
-            .clone()
-            .or(cfg.brokers.clone())
-            .unwrap_or_else(|| "127.0.0.1:9092".into()),
+        kafka: kafka_settings(args.brokers.as_deref(), ctx),
         group: args
             .group
             .clone()
@@ -78,7 +68,6 @@ pub fn plan(args: &KafkaArgs, ctx: &RunContext) -> anyhow::Result<Job> {
             Duration::from_secs(30),
             "--broker-timeout",
         )?,
-        client: cfg.client.clone(),
     };
     Ok(Job {
         settings,
@@ -87,12 +76,17 @@ pub fn plan(args: &KafkaArgs, ctx: &RunContext) -> anyhow::Result<Job> {
     })
 }
 
-/// The OpenLineage namespace of a Kafka cluster: its first bootstrap server.
-pub fn kafka_namespace(brokers: &str) -> String {
-    format!(
-        "kafka://{}",
-        brokers.split(',').next().unwrap_or_default().trim()
-    )
+/// The cluster: `--brokers`/`KVT_KAFKA_BROKERS` > `[kafka] brokers` >
+/// 127.0.0.1:9092, with the `[kafka.client]` properties.
+pub fn kafka_settings(flag: Option<&str>, ctx: &RunContext) -> crate::kafka::ClientSettings {
+    let cfg = &ctx.config.kafka;
+    crate::kafka::ClientSettings {
+        brokers: flag
+            .map(str::to_string)
+            .or(cfg.brokers.clone())
+            .unwrap_or_else(|| "127.0.0.1:9092".into()),
+        properties: cfg.client.clone(),
+    }
 }
 
 impl Step for Job {
@@ -107,7 +101,7 @@ impl Step for Job {
     }
     fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
         let topics = &self.settings.topics;
-        let ns = kafka_namespace(&self.settings.brokers);
+        let ns = self.settings.kafka.namespace();
         (
             topics
                 .iter()
@@ -166,7 +160,7 @@ impl Step for Job {
         });
         report
             .field("group", self.settings.group.clone())
-            .field("brokers", self.settings.brokers.clone())
+            .field("brokers", self.settings.kafka.brokers.clone())
             .field("topics", self.settings.topics.clone())
             .field("messages", outcome.messages)
             .field(

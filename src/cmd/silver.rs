@@ -2,13 +2,14 @@
 
 use anyhow::Context as _;
 
+use crate::bronze::events::Stream;
 use crate::cli::{SilverArgs, SilverCommand};
 use crate::config::FirebaseSilverConfig;
 use crate::lineage::Dataset;
 use crate::run::{ExitStatus, Report, RunContext, Step};
 use crate::secret::Secret;
 use crate::silver::crm::CrmSource;
-use crate::silver::events::{EventSource, Stream};
+use crate::silver::events::EventSource;
 use crate::silver::firebase::FirebaseSource;
 use crate::silver::kyc::KycSource;
 use crate::silver::logformat::{LogFormat, COMBINED_FORMAT, KVT_FORMAT};

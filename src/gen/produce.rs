@@ -12,29 +12,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-/// The input topics the generator writes files for.
-pub const EVENT_TOPICS: [&str; 3] = ["payments", "orders", "kyc_decisions"];
+use crate::kafka::ClientSettings;
 
-/// Every topic of CONTRACTS C2.
-pub const ALL_TOPICS: [&str; 10] = [
-    "payments",
-    "orders",
-    "kyc_decisions",
-    "alerts_fraud_payments",
-    "alerts_psp_payments",
-    "alerts_orders",
-    "alerts_advanced_fraud",
-    "alerts_fraud_crossed",
-    "alerts_kyc",
-    "kvt_dead_letters",
-];
+/// The input topics the generator writes files for.
+pub use crate::kafka::INPUT_TOPICS as EVENT_TOPICS;
 
 /// Parse a rate such as `500/s`, `500`, `30000/min`.
 pub fn parse_rate(s: &str) -> Result<f64> {
@@ -143,24 +128,9 @@ fn topic_files(dir: &Path, topic: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn producer_config(brokers: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("client.id", "kvt-gen")
-        .set("enable.idempotence", "true")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .set("message.timeout.ms", "60000");
-    c
-}
-
 /// Publish the generated events; returns what was sent (all acknowledged).
 pub fn produce(cfg: &ProduceConfig) -> Result<ProduceStats> {
-    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(&cfg.brokers)
-        .create()
-        .with_context(|| format!("creating a Kafka producer for {}", cfg.brokers))?;
+    let producer = ClientSettings::new(cfg.brokers.clone()).producer("kvt-gen")?;
     let started = Instant::now();
     let mut stats = ProduceStats::default();
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -225,44 +195,6 @@ pub fn produce(cfg: &ProduceConfig) -> Result<ProduceStats> {
     }
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
-}
-
-/// Create topics with `partitions` partitions and `retention` (CONTRACTS C2);
-/// topics that already exist are left as they are. Returns the names created.
-pub fn create_topics(
-    brokers: &str,
-    names: &[String],
-    partitions: i32,
-    retention: Duration,
-) -> Result<Vec<String>> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .with_context(|| format!("creating a Kafka admin client for {brokers}"))?;
-    let retention_ms = retention.as_millis().to_string();
-    let topics: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|n| {
-            NewTopic::new(n, partitions, TopicReplication::Fixed(1))
-                .set("retention.ms", &retention_ms)
-        })
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = rt
-        .block_on(admin.create_topics(topics.iter(), &opts))
-        .with_context(|| format!("creating topics on {brokers}"))?;
-    let mut created = Vec::new();
-    for r in results {
-        match r {
-            Ok(name) => created.push(name),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, e)) => bail!("creating topic `{name}` on {brokers}: {e}"),
-        }
-    }
-    Ok(created)
 }
 
 #[cfg(test)]

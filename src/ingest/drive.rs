@@ -16,9 +16,9 @@ use md5::Md5;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::manifest::{Entry, Manifest};
 use super::source::{FetchError, Refused, Source, SourceFile};
-use crate::config::{glob_match, SourceConfig};
+use crate::bronze::manifest::{Entry, Manifest};
+use crate::config::{FileGlobs, SourceConfig};
 use crate::store::{layout, Key, Store};
 
 /// Why a file is transferred.
@@ -56,6 +56,11 @@ pub fn plan(
     prefix: &str,
 ) -> Plan {
     let latest = manifest.latest();
+    // Validated when the configuration was read.
+    let globs = |p: &[String]| {
+        FileGlobs::new(p).unwrap_or_else(|_| FileGlobs::new(&[]).expect("no pattern"))
+    };
+    let (include, exclude) = (globs(&src.include), globs(&src.exclude));
     let mut plan = Plan {
         refused,
         ..Default::default()
@@ -75,8 +80,8 @@ pub fn plan(
         }
     }
     for f in by_rel.into_values() {
-        let included = src.include.is_empty() || src.include.iter().any(|p| glob_match(p, &f.rel));
-        let excluded = src.exclude.iter().any(|p| glob_match(p, &f.rel));
+        let included = include.is_empty() || include.is_match(&f.rel);
+        let excluded = exclude.is_match(&f.rel);
         if !included || excluded {
             plan.filtered += 1;
             continue;

@@ -4,5 +4,4 @@ pub mod drive;
 pub mod gdrive;
 pub mod kafka;
 pub mod localdir;
-pub mod manifest;
 pub mod source;

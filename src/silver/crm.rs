@@ -236,11 +236,12 @@ fn civilite(raw: &str) -> Option<String> {
 pub fn partition_of(iso: Option<&str>) -> String {
     format!(
         "crm/{}",
-        super::parts::partition_path(&[("pays", iso.unwrap_or(""))])
+        crate::table::partition_path(&[("pays", iso.unwrap_or(""))])
     )
 }
 
 /// The CRM export as the stage reads it (parsing state and memos).
+#[derive(Clone)]
 pub struct CrmRows {
     pseudo: Pseudonymizer,
     today: NaiveDate,

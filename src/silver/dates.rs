@@ -707,4 +707,34 @@ mod tests {
         // Far dates stay cheap and consistent.
         assert!(business_days(d(1900, 1, 1), d(9999, 12, 31)) > 2_000_000);
     }
+
+    /// Fuzz (issue 7): the value parsers never panic on any text, and a date
+    /// they read is a real calendar date that reads back the same.
+    #[test]
+    fn fuzz_value_parsers_are_total() {
+        let corpus: [&[u8]; 8] = [
+            b"2026-03-18",
+            b"18/03/2026 14:05:09",
+            b"2026-03-18T15:05:09.250+01:00",
+            b"2026-18-03",
+            b"1 234,56",
+            b"VRAI",
+            b" N/A ",
+            b"12,0",
+        ];
+        crate::fuzz::run("dates", 19, &corpus, |input| {
+            let s = String::from_utf8_lossy(input);
+            if let Some(d) = parse_date(&s) {
+                assert_eq!(parse_date(&d.to_string()), Some(d));
+            }
+            let _ = parse_date_as(&s, DateOrder::Ydm);
+            let _ = parse_timestamp_ms(&s);
+            let _ = parse_year_month(&s);
+            let _ = parse_decimal(&s);
+            let _ = parse_int(&s);
+            let _ = parse_bool(&s);
+            let _ = is_null_token(&s);
+            let _ = folded(&s);
+        });
+    }
 }

@@ -20,17 +20,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate};
 use polars::prelude::DataFrame;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
 
-use super::json::{
-    date_partition, describe_json_error, extra_json, is_object_line, lower, table_schema, upper,
-    FxBuild, Strings, Table, Val, NULL,
-};
+use super::columns::{date_partition, table_schema, Table};
+use super::intern::{lower, upper, FxBuild, Strings, NULL};
 use super::nginx::{user_agent_class, BOT_UA};
 use super::pseudo::{truncate_ip, Pseudonymizer};
 use super::runner::Source;
+use super::scrub::extra_json;
 use super::{Counts, Input, Reject};
+use crate::bronze::events::{
+    card_bin, Stream, ORDER_FIELDS, ORDER_REQUIRED, PAYMENT_FIELDS, PAYMENT_REQUIRED,
+};
+use crate::bronze::kafka::EnvelopeLine as Envelope;
+use crate::json::{describe_json_error, is_object_line, Val};
 
 table_schema!(pay {
     event_date: Date,
@@ -113,85 +115,6 @@ pub use itm::SCHEMA as ORDER_ITEMS_SCHEMA;
 pub use ord::SCHEMA as ORDERS_SCHEMA;
 pub use pay::SCHEMA as PAYMENTS_SCHEMA;
 
-/// The fields of a C1 `payments` message, in C1 order.
-pub const PAYMENT_FIELDS: [&str; 22] = [
-    "payment_id",
-    "order_id",
-    "customer_id",
-    "event_time",
-    "amount",
-    "currency",
-    "amount_eur",
-    "status",
-    "error_code",
-    "payment_method",
-    "psp",
-    "payment_session_id",
-    "card_masked",
-    "card_ref",
-    "risk_score",
-    "fraud_flag",
-    "billing_country",
-    "ip_address",
-    "ip_country",
-    "device_fingerprint",
-    "user_agent",
-    "processing_time_ms",
-];
-/// Required (*) fields of `payments` (C1).
-pub const PAYMENT_REQUIRED: [&str; 7] = [
-    "payment_id",
-    "order_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "status",
-    "risk_score",
-];
-
-/// The fields of a C1 `orders` message, in C1 order.
-pub const ORDER_FIELDS: [&str; 15] = [
-    "order_id",
-    "customer_id",
-    "event_type",
-    "event_time",
-    "total_amount",
-    "subtotal",
-    "discount",
-    "shipping_fee",
-    "items_count",
-    "items",
-    "coupon_code",
-    "delivery_country",
-    "delivery_method",
-    "channel",
-    "ip_address",
-];
-/// Required (*) fields of `orders` (C1).
-pub const ORDER_REQUIRED: [&str; 5] = [
-    "order_id",
-    "customer_id",
-    "event_type",
-    "total_amount",
-    "items_count",
-];
-
-/// Which event stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Payments,
-    Orders,
-}
-
-/// The bank identification number of a masked card (`497010******1234` →
-/// `497010`); the last four digits are dropped. `None` unless the value
-/// starts with six digits.
-pub fn card_bin(masked: &str) -> Option<&str> {
-    let t = masked.trim();
-    let bin = t.get(..6)?;
-    bin.bytes().all(|b| b.is_ascii_digit()).then_some(bin)
-}
-
 /// RFC 3339 → epoch ms.
 fn rfc3339_ms(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s.trim())
@@ -203,24 +126,6 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
 fn key_date(key: &str) -> Option<NaiveDate> {
     let i = key.find("event_date=")? + "event_date=".len();
     NaiveDate::parse_from_str(key.get(i..i + 10)?, "%Y-%m-%d").ok()
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    topic: Option<Cow<'a, str>>,
-    #[serde(default)]
-    partition: Option<i64>,
-    #[serde(default)]
-    offset: Option<i64>,
-    #[serde(default)]
-    timestamp: Option<i64>,
-    #[serde(borrow, default)]
-    value: Option<Val<'a>>,
-    #[serde(default)]
-    value_raw: Option<IgnoredAny>,
-    #[serde(default)]
-    value_b64: Option<IgnoredAny>,
 }
 
 type LineError = (&'static str, String);
@@ -877,7 +782,7 @@ impl Source for EventSource {
         }
     }
     fn bronze_source(&self) -> &'static str {
-        crate::ingest::kafka::MANIFEST_SOURCE
+        crate::bronze::kafka::MANIFEST_SOURCE
     }
     fn accepts(&self, key: &str) -> bool {
         key.starts_with(&self.prefix)

@@ -5,7 +5,7 @@
 //! that are null when they do not apply (SILVER-FB-1); keys the pivot does not
 //! know, values of an unexpected type and the params of unknown event names
 //! are kept in `params_extra`, scrubbed of anything personal (SILVER-FB-2,
-//! [`super::json::scrub_value`]). Bots and test sessions are filtered out
+//! [`super::scrub::scrub_value`]). Bots and test sessions are filtered out
 //! (SILVER-FB-4); `device_id`, `session_id` and `user_id` (except the literal
 //! `anonymous`, SILVER-FB-5) are pseudonymised (C6). Rows are buffered for the
 //! whole run: duplicates of an `event_id` within a partition are removed and
@@ -19,16 +19,15 @@ use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::json::{
-    date_column, describe_json_error, extra_json, hash64, is_object_line, lower, scrub_text,
-    str_column, table_schema, ts_column, upper, ByteArena, ChunkVec, FxBuild, Kind, Strings, Val,
-    NULL,
-};
-use super::parts::partition_path;
+use super::columns::{date_column, str_column, table_schema, ts_column, ByteArena, ChunkVec, Kind};
+use super::intern::{hash64, lower, upper, FxBuild, Strings, NULL};
 use super::patterns::{rule, PatternConfig, Patterns};
 use super::pseudo::Pseudonymizer;
 use super::runner::Source;
+use super::scrub::{extra_json, scrub_text};
 use super::{Counts, Input, Reject};
+use crate::json::{describe_json_error, is_object_line, Val};
+use crate::table::partition_path;
 
 table_schema!(fb {
     event_date: Date,
@@ -393,7 +392,7 @@ impl FirebaseSource {
             deduplicated: 0,
             scratch: Vec::new(),
             drain: None,
-            batch_rows: super::parts::PART_ROWS,
+            batch_rows: crate::table::PART_ROWS,
         }
     }
 
@@ -1069,7 +1068,7 @@ impl Source for FirebaseSource {
         Ok(st.counts)
     }
 
-    /// Frames of about [`super::parts::PART_ROWS`] rows per call, partition by
+    /// Frames of about [`crate::table::PART_ROWS`] rows per call, partition by
     /// partition in path order, until none is left (an empty answer): the
     /// runner writes each batch before asking for the next, so only one
     /// batch of frames is in memory beside the compact rows.
@@ -1109,7 +1108,7 @@ impl Source for FirebaseSource {
             let perm = self.order(&part);
             self.deduplicated += (part.rows.len() - perm.len()) as u64;
             // At most PART_ROWS rows per part file.
-            for piece in perm.chunks(super::parts::PART_ROWS) {
+            for piece in perm.chunks(crate::table::PART_ROWS) {
                 rows += piece.len();
                 out.push((
                     part.path.clone(),
@@ -1718,8 +1717,8 @@ mod tests {
         // The first copy (by bronze key, line) is kept.
         assert_eq!(col(&d1, "bronze_key").str().unwrap().get(2), Some(k1));
         assert_eq!(
-            crate::silver::parts::to_parquet(&mut d1).unwrap(),
-            crate::silver::parts::to_parquet(&mut d2).unwrap(),
+            crate::table::to_parquet(&mut d1).unwrap(),
+            crate::table::to_parquet(&mut d2).unwrap(),
             "same bytes whatever the order"
         );
     }
@@ -1751,5 +1750,61 @@ mod tests {
         let total: usize = frames.iter().map(|(_, d)| d.height()).sum();
         assert_eq!(total, 1);
         assert!(src.take(true).unwrap().is_empty());
+    }
+
+    /// Fuzz (issue 7): a million mutated events; each non-blank line is
+    /// kept, filtered or rejected, and nothing panics.
+    #[test]
+    fn fuzz_every_event_is_kept_filtered_or_rejected() {
+        let iso = human(
+            "e2",
+            "\"2026-03-17T16:00:00.250+01:00\"",
+            "purchase",
+            r#"{"transaction_id":"T1","value_eur":"12,50","items_count":2.0}"#,
+        );
+        let bot = event(
+            "e3",
+            "1773763200",
+            "bot-1",
+            "00000000-0000-0000-0000-000000000000",
+            "test_x",
+            "1.0-debug",
+            "view_item",
+            r#"{"product_id":"P1","price_eur":9.9}"#,
+        );
+        let odd = r#"{"event_id":"e4","event_timestamp":"1773763200000","params":{"search_term":"jean@x.fr","nested":{"email":"a@b.c"}},"user_id":" Anonymous ","event_name":"search"}"#.to_string();
+        let ok = human("e1", "1773763200000", "app_open", r#"{"source":"organic"}"#);
+        let corpus = [
+            ok.as_bytes(),
+            iso.as_bytes(),
+            bot.as_bytes(),
+            odd.as_bytes(),
+        ];
+        let mut src = source();
+        let mut n = 0u64;
+        crate::fuzz::run("firebase", 13, &corpus, |input| {
+            n += 1;
+            if n % 20_000 == 0 {
+                src = source(); // bound the buffered rows
+            }
+            let mut seen = BTreeSet::new();
+            let mut rejects = Vec::new();
+            let c = src
+                .process(&input_key(), 1, input, None, &mut seen, &mut rejects)
+                .unwrap();
+            let blank = |l: &[u8]| l.iter().all(u8::is_ascii_whitespace);
+            let body = input.strip_suffix(b"\n").unwrap_or(input);
+            let lines = body.split(|&b| b == b'\n').filter(|l| !blank(l)).count() as u64;
+            assert_eq!(c.rows_in, lines);
+            assert_eq!(c.rows_in, c.rows_out + c.rejected + c.filtered);
+            assert_eq!(c.rejected, rejects.len() as u64);
+        });
+        // What was buffered still makes frames.
+        let fed = crate::silver::runner::testing::feed(&mut src, &[]);
+        assert!(fed.frames.iter().all(|(_, df)| df.height() > 0));
+    }
+
+    fn input_key() -> Input {
+        input(KEY)
     }
 }

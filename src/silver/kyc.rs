@@ -267,11 +267,12 @@ pub fn sla_reference(export_month: Option<NaiveDate>, today: NaiveDate) -> Naive
 pub fn partition_of(submitted: NaiveDate) -> String {
     format!(
         "kyc/{}",
-        super::parts::partition_path(&[("mois_soumission", &dates::year_month(submitted))])
+        crate::table::partition_path(&[("mois_soumission", &dates::year_month(submitted))])
     )
 }
 
 /// The provider's export as the stage reads it.
+#[derive(Clone)]
 pub struct KycRows {
     pseudo: Pseudonymizer,
     today: NaiveDate,

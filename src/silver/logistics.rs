@@ -152,7 +152,7 @@ pub fn cap_attempts(n: i32) -> (i32, bool) {
 pub fn partition_of(iso: Option<&str>, shipped: NaiveDate) -> String {
     format!(
         "logistics/{}",
-        super::parts::partition_path(&[
+        crate::table::partition_path(&[
             ("pays_destination", iso.unwrap_or("")),
             ("mois_expedition", &dates::year_month(shipped)),
         ])
@@ -160,6 +160,7 @@ pub fn partition_of(iso: Option<&str>, shipped: NaiveDate) -> String {
 }
 
 /// The partner's files as the stage reads them (parsing state and memos).
+#[derive(Clone)]
 pub struct LogisticsRows {
     pseudo: Pseudonymizer,
     countries: Memo<Option<&'static str>>,

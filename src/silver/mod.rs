@@ -4,23 +4,24 @@
 //! in as a parameter). [`runner`] is the one I/O path they share: it picks the
 //! bronze objects to read (new since the last run, `--date`, `--full-refresh`),
 //! finds the partitions they touch, recomputes those partitions from every
-//! bronze object that feeds them, writes them atomically ([`parts`]), writes
+//! bronze object that feeds them, writes them atomically ([`crate::table`]), writes
 //! the rejects and the state, and reports.
 
+pub mod columns;
 pub mod crm;
 pub mod csv;
 pub mod dates;
 pub mod events;
 pub mod firebase;
-pub mod json;
+pub mod intern;
 pub mod kyc;
 pub mod logformat;
 pub mod logistics;
 pub mod nginx;
-pub mod parts;
 pub mod patterns;
 pub mod pseudo;
 pub mod runner;
+pub mod scrub;
 
 use std::collections::{BTreeMap, BTreeSet};
 

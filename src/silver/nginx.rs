@@ -920,4 +920,44 @@ mod tests {
         );
         assert_eq!(parse_seconds_ms(b"0.1x"), None);
     }
+
+    /// Fuzz (issue 7): a million mutated lines; each is kept or rejected,
+    /// never lost, and nothing panics.
+    #[test]
+    fn fuzz_every_line_is_kept_or_rejected() {
+        let fmt = LogFormat::compile_any(&[KVT_FORMAT, COMBINED_FORMAT]).unwrap();
+        let mut cache = Cache::new(pseudo());
+        let combined = r#"10.0.0.1 - alice [17/Mar/2026:15:05:09 +0100] "GET /a?b=c HTTP/1.1" 304 0 "-" "curl/8.0""#;
+        let quoted = r#"10.1.2.3 - - [17/Mar/2026:15:05:09 +0100] "GET /p/2 HTTP/1.1" 404 0 "https://x.fr/?q="a" b" "UA "quoted" 200" 0.007"#;
+        let v6 = r#"2a01:e0a:1f2:3b40::1 - - [17/Mar/2026:03:00:00 +0100] "POST /api/panier HTTP/2.0" 503 0 "-" "python-requests/2.31" 1.500"#;
+        let mut n = 0u64;
+        crate::fuzz::run(
+            "nginx",
+            7,
+            &[
+                OK.as_bytes(),
+                combined.as_bytes(),
+                quoted.as_bytes(),
+                v6.as_bytes(),
+            ],
+            |input| {
+                let p = parse(input, 1, "k", &fmt, &mut cache);
+                let body = input.strip_suffix(b"\n").unwrap_or(input);
+                let lines = if body.is_empty() && input.len() <= 1 {
+                    0
+                } else {
+                    body.split(|&b| b == b'\n').count() as u64
+                };
+                assert_eq!(p.lines, lines);
+                assert_eq!(p.rows.len() as u64 + p.rejects.len() as u64, lines);
+                n += 1;
+                if n % 4096 == 0 {
+                    // Every column has one value per kept line.
+                    let rows = p.rows.len();
+                    let df = p.rows.into_frame("k").unwrap();
+                    assert_eq!(df.height(), rows);
+                }
+            },
+        );
+    }
 }

@@ -6,10 +6,10 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use polars::prelude::DataFrame;
 
-use super::parts::{self, Part};
 use super::{Counts, Input, Mode, ObjectState, Reject, State};
-use crate::ingest::manifest::Manifest;
+use crate::bronze::manifest::Manifest;
 use crate::store::{Key, Metadata, Store};
+use crate::table::{self, Writer, Zone};
 
 /// A silver source, seen by the runner.
 pub trait Source: Send {
@@ -83,12 +83,12 @@ pub struct Outcome {
 }
 
 fn state_key(source: &str) -> Key {
-    Key::new(format!("silver/_state/{source}.json"))
+    crate::store::layout::silver_state(source)
 }
 
 /// `silver/_rejects/<source>/<bronze key>.jsonl`
 pub fn rejects_key(source: &str, bronze_key: &str) -> Key {
-    Key::new(format!("silver/_rejects/{source}/{bronze_key}.jsonl"))
+    crate::store::layout::silver_rejects(source, bronze_key)
 }
 
 async fn load_state(store: &Store, source: &str) -> anyhow::Result<State> {
@@ -119,8 +119,8 @@ async fn bronze_inputs(
         );
     }
     let (mut all, mut latest) = (Vec::new(), Vec::new());
-    if src.bronze_source() == crate::ingest::kafka::MANIFEST_SOURCE {
-        let m = crate::ingest::kafka::KafkaManifest::load(store)
+    if src.bronze_source() == crate::bronze::kafka::MANIFEST_SOURCE {
+        let m = crate::bronze::kafka::KafkaManifest::load(store)
             .await
             .map_err(anyhow::Error::msg)?;
         for e in m.entries {
@@ -136,7 +136,7 @@ async fn bronze_inputs(
         all.clone_from(&latest);
     } else {
         let m = Manifest::load(store, src.bronze_source()).await?;
-        let input = |e: &crate::ingest::manifest::Entry| Input {
+        let input = |e: &crate::bronze::manifest::Entry| Input {
             key: e.key.to_string(),
             source_id: e.identity().to_string(),
             ingested_at: e.ingested_at,
@@ -229,44 +229,6 @@ impl<'s> Blocks<'s> {
         let first = self.line;
         self.line += memchr::memchr_iter(b'\n', &block).count() as u64;
         (first, block)
-    }
-}
-
-/// Parts written so far, by partition, tagged with the object that produced
-/// them so a partition's parts are listed in canonical (object key) order.
-struct Writer<'s> {
-    store: &'s Store,
-    parts: BTreeMap<String, Vec<(String, usize, Part)>>,
-    rows: u64,
-    bytes: u64,
-}
-
-impl Writer<'_> {
-    async fn write(
-        &mut self,
-        origin: &str,
-        frames: Vec<(String, DataFrame)>,
-    ) -> anyhow::Result<()> {
-        for (partition, mut df) in frames {
-            if df.height() == 0 {
-                continue;
-            }
-            let rows = df.height() as u64;
-            let bytes = parts::to_parquet(&mut df)?;
-            let list = self.parts.entry(partition.clone()).or_default();
-            let seq = list.iter().filter(|(o, _, _)| o == origin).count();
-            let part = parts::write_part(self.store, &partition, origin, seq, rows, bytes).await?;
-            self.rows += rows;
-            self.bytes += part.bytes;
-            list.push((origin.to_string(), seq, part));
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, partition: &str) -> Option<Vec<Part>> {
-        let mut list = self.parts.remove(partition)?;
-        list.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        Some(list.into_iter().map(|(_, _, p)| p).collect())
     }
 }
 
@@ -419,15 +381,10 @@ pub async fn run(
     }
     let mut existing: BTreeSet<String> = BTreeSet::new();
     for table in src.tables() {
-        existing.extend(parts::list_partitions(store, table).await?);
+        existing.extend(table::list_partitions(store, Zone::Silver, table).await?);
     }
 
-    let mut writer = Writer {
-        store,
-        parts: BTreeMap::new(),
-        rows: 0,
-        bytes: 0,
-    };
+    let mut writer = Writer::new(store, Zone::Silver);
     let mut new_state: BTreeMap<String, ObjectState> = BTreeMap::new();
     let mut rejects_of: BTreeMap<String, Vec<Reject>> = BTreeMap::new();
 
@@ -531,20 +488,7 @@ pub async fn run(
     out.extra = src.summary();
 
     // 3. Commit: every affected partition is replaced whole, or dropped if nothing feeds it now.
-    for p in &affected {
-        match writer.take(p) {
-            Some(list) => {
-                parts::commit_partition(store, p, list).await?;
-                out.partitions_written.push(p.clone());
-            }
-            None => {
-                if existing.contains(p) {
-                    parts::drop_partition(store, p).await?;
-                    out.partitions_dropped.push(p.clone());
-                }
-            }
-        }
-    }
+    (out.partitions_written, out.partitions_dropped) = writer.commit(&affected, &existing).await?;
     out.rows_written = writer.rows;
     out.bytes_written = writer.bytes;
 

@@ -124,8 +124,39 @@ pub fn bronze_prefix(prefix: &str) -> Key {
 }
 
 /// A silver table (`silver/<table>`), the dataset gold reads.
-pub fn silver_table(table: &str) -> Key {
-    Key::new(format!("silver/{table}"))
+pub fn silver_table(name: &str) -> Key {
+    table("silver", name)
+}
+
+/// A table of a zone: `<zone>/<table>`.
+pub fn table(zone: &str, table: &str) -> Key {
+    Key::new(format!("{zone}/{table}"))
+}
+
+/// A partition of a zone's table: `<zone>/<table>/<col>=<value>…` (the
+/// partition path includes the table).
+pub fn partition(zone: &str, path: &str) -> Key {
+    Key::new(format!("{zone}/{path}"))
+}
+
+/// The commit record of a partition.
+pub fn parts_file(zone: &str, path: &str) -> Key {
+    Key::new(format!("{zone}/{path}/_parts.json"))
+}
+
+/// A Parquet part of a partition.
+pub fn part(zone: &str, path: &str, name: &str) -> Key {
+    Key::new(format!("{zone}/{path}/{name}"))
+}
+
+/// The state of a silver source (objects read, verdicts).
+pub fn silver_state(source: &str) -> Key {
+    Key::new(format!("silver/_state/{source}.json"))
+}
+
+/// The rejects of one bronze object read by a silver source.
+pub fn silver_rejects(source: &str, bronze_key: &str) -> Key {
+    Key::new(format!("silver/_rejects/{source}/{bronze_key}.jsonl"))
 }
 
 /// The manifest of a source: one JSON line per landed object.

@@ -578,3 +578,37 @@ fn ingest_into_s3_keeps_metadata_on_objects() {
         );
     });
 }
+
+/// Regression (issue 7): a file deleted and uploaded again under the same
+/// path gets a new Drive file id; it is a new version of the same file, so
+/// silver counts its lines once.
+#[test]
+fn drive_reupload_under_a_new_id_is_a_new_version_of_the_file() {
+    let d = drive_env();
+    let line = r#"90.164.7.52 - CUST-000014 [17/Mar/2026:00:04:41 +0100] "GET / HTTP/1.1" 200 65963 "-" "Mozilla/5.0" 0.709"#;
+    let day = |n: usize| format!("{line}\n").repeat(n);
+    d.drive
+        .modify("f1", "2026-03-17T00:05:00.000Z", day(3).as_bytes());
+    d.drive.remove("f2");
+    d.drive.remove("f3");
+    run_expect(&mut d.ingest(), 0);
+    run_expect(d.env.kvt().args(["silver", "nginx", "--dev-key"]), 0);
+    d.drive.remove("f1");
+    d.drive.add_file(
+        "f1-again",
+        "access-2026-03-16.log",
+        "root-folder",
+        "2026-03-17T02:00:00.000Z",
+        day(5).as_bytes(),
+    );
+    let s = run_expect(&mut d.ingest(), 0).summary();
+    assert_eq!(
+        (s["files_new"].as_u64(), s["files_modified"].as_u64()),
+        (Some(0), Some(1)),
+        "{s}"
+    );
+    let s = run_expect(d.env.kvt().args(["silver", "nginx", "--dev-key"]), 0).summary();
+    assert_eq!(s["objects_superseded"], 1, "{s}");
+    let t = crate::common::silver::stacked(&crate::common::silver::read_table(&d.env, "nginx"));
+    assert_eq!(t.height(), 5, "the day is counted once");
+}

@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod examples;
 mod gen;
+mod hardening;
 mod ingest_drive;
 mod ingest_kafka;
 mod silver_crm;

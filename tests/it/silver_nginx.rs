@@ -28,7 +28,7 @@ fn read_table(env: &Env, path: &str) -> polars::prelude::DataFrame {
         .unwrap();
     rt.block_on(async {
         let store = kvt::store::Store::open(&format!("file://{}", env.lake().display())).unwrap();
-        kvt::silver::parts::read_partition(&store, path)
+        kvt::table::read_partition(&store, kvt::table::Zone::Silver, path)
             .await
             .unwrap()
             .expect("partition")

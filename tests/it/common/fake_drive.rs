@@ -126,6 +126,11 @@ impl FakeDrive {
         f.content = content.to_vec();
     }
 
+    /// Delete a file (it disappears from listings).
+    pub fn remove(&self, id: &str) {
+        self.state.lock().unwrap().files.retain(|f| f.id != id);
+    }
+
     /// Inject a fault on the next matching request.
     pub fn fault(&self, target: Target, fault: Fault) {
         self.state.lock().unwrap().faults.push_back((target, fault));
@@ -314,7 +319,7 @@ fn handle(conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
                     if f.mime != FOLDER_MIME && !f.mime.starts_with("application/vnd.google-apps.")
                     {
                         v["size"] = f.content.len().to_string().into();
-                        v["md5Checksum"] = format!("{:x}", md5_of(&f.content)).into();
+                        v["md5Checksum"] = format!("{:032x}", md5_of(&f.content)).into();
                     }
                     v
                 })

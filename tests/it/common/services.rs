@@ -219,6 +219,11 @@ impl Broker {
         Ok(())
     }
 
+    /// What the broker wrote on stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tansu.log")).unwrap_or_default()
+    }
+
     /// Kill the broker (SIGKILL), keeping its data.
     pub fn stop(&self) {
         if let Some(mut c) = self.child.lock().unwrap().take() {

@@ -82,13 +82,13 @@ pub fn read_table(env: &Env, table: &str) -> BTreeMap<String, DataFrame> {
             continue;
         };
         let path = format!("{table}/{dir}");
-        let rec: kvt::silver::parts::PartsFile =
+        let rec: kvt::table::PartsFile =
             serde_json::from_slice(&std::fs::read(root.join(&path).join("_parts.json")).unwrap())
                 .unwrap();
         let mut acc: Option<DataFrame> = None;
         for p in rec.parts {
             let bytes = std::fs::read(root.join(&path).join(&p.name)).unwrap();
-            let df = kvt::silver::parts::from_parquet(bytes.into()).unwrap();
+            let df = kvt::table::from_parquet(bytes.into()).unwrap();
             match acc.as_mut() {
                 None => acc = Some(df),
                 Some(a) => {
