@@ -174,6 +174,17 @@ bench_silver() {
   done
   secs=$(printf '%s\n' "${times[@]}" | sort -g | sed -n 2p)
   rss=$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)
+  # Optional: an earlier kvt build on the same lake, alternating (KVT_BASELINE_BIN).
+  local prev=""
+  if [ -n "${KVT_BASELINE_BIN:-}" ]; then
+    local pt=() pr=()
+    for _ in 1 2 3; do
+      rm -rf "$d/lake/silver" "$d/lake/_locks"; sync
+      read -r psecs prss < <(measure_to "$d/prev.json" "$KVT_BASELINE_BIN" -q silver "$src" --dev-key)
+      pt+=("$psecs"); pr+=("$prss")
+    done
+    prev="$(printf '%s\n' "${pt[@]}" | sort -g | sed -n 2p) $(printf '%s\n' "${pr[@]}" | sort -g | tail -1)"
+  fi
   unset KVT_STORE
   local bare=""
   if [ -n "$sep" ]; then
@@ -189,10 +200,13 @@ bench_silver() {
       "$d/bare.json" "$(printf '%s\n' "${bt[@]}" | sort -g | sed -n 2p)")
   fi
   cd "$ROOT"
-  python3 - "$src" "$scale" "$secs" "$rss" "$(tail -1 "$d/summary.json")" "$bare" <<'PY'
+  python3 - "$src" "$scale" "$secs" "$rss" "$(tail -1 "$d/summary.json")" "$bare" "$prev" <<'PY'
 import json, sys
 src, scale, secs, rss = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 s = json.loads(sys.argv[5])
+if sys.argv[7]:
+    ps, pr = map(float, sys.argv[7].split())
+    print(f"| (same run) silver {src}, scale {scale}, previous build | {ps:.3f} s | this build {secs:.3f} s | **{ps/secs:.2f}×** previous | peak RSS previous {pr/1024:.0f} MiB, this {rss/1024:.0f} MiB |")
 rows, mb = s["rows_in"], s["bytes_read"] / 1048576
 line = (f"| silver {src}, scale {scale} | {rows:,} rows in, {s['rows_out']:,} out: "
         f"{rows/secs:,.0f} rows/s, {mb/secs:.1f} MiB/s ({secs:.3f} s) | ")

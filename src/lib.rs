@@ -33,3 +33,5 @@ pub mod secret;
 pub mod silver;
 pub mod store;
 pub mod table;
+#[cfg(test)]
+pub mod testkit;

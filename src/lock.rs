@@ -182,11 +182,7 @@ mod tests {
 
     #[test]
     fn one_run_at_a_time_and_stale_takeover() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        crate::testkit::block_on(async {
             let store = Store::open("memory://").unwrap();
             let ttl = Duration::from_secs(3600);
             let a = RunLock::acquire(&store, "ingest drive", "crm", "a", now(), ttl)

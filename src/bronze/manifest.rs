@@ -230,11 +230,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_corruption() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        crate::testkit::block_on(async {
             let store = Store::open("memory://").unwrap();
             let mut m = Manifest::load(&store, "crm").await.unwrap();
             assert!(m.entries.is_empty());

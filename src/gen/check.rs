@@ -25,26 +25,12 @@ fn read_topic(dir: &Path, topic: &str, days: &[NaiveDate]) -> Vec<Ev> {
             let env: Value = serde_json::from_str(line).expect("envelope is JSON");
             let Some(v) = env.get("value") else { continue };
             let ok = match topic {
-                "payments" => [
-                    "payment_id",
-                    "order_id",
-                    "customer_id",
-                    "amount",
-                    "currency",
-                    "status",
-                    "risk_score",
-                ]
-                .iter()
-                .all(|k| v.get(k).is_some()),
-                "orders" => [
-                    "order_id",
-                    "customer_id",
-                    "event_type",
-                    "total_amount",
-                    "items_count",
-                ]
-                .iter()
-                .all(|k| v.get(k).is_some()),
+                "payments" => crate::bronze::events::PAYMENT_REQUIRED
+                    .iter()
+                    .all(|k| v.get(k).is_some()),
+                "orders" => crate::bronze::events::ORDER_REQUIRED
+                    .iter()
+                    .all(|k| v.get(k).is_some()),
                 _ => true,
             };
             if ok {

@@ -257,22 +257,9 @@ struct Stub {
     skew: i32,
 }
 
-const PAY_REQUIRED: &[&str] = &[
-    "payment_id",
-    "order_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "status",
-    "risk_score",
-];
-const ORD_REQUIRED: &[&str] = &[
-    "order_id",
-    "customer_id",
-    "event_type",
-    "total_amount",
-    "items_count",
-];
+/// Required fields of CONTRACTS C1 (the contract the generator writes to).
+const PAY_REQUIRED: &[&str] = &crate::bronze::events::PAYMENT_REQUIRED;
+const ORD_REQUIRED: &[&str] = &crate::bronze::events::ORDER_REQUIRED;
 
 /// Per-topic counters of one day file.
 #[derive(Default, Debug)]

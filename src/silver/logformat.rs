@@ -264,6 +264,9 @@ impl Layout {
     /// Split a line: the leftmost split whose every field is plausible and
     /// that consumes the whole line; the first mismatch met otherwise.
     fn split<'l>(&self, line: &'l [u8]) -> Result<Fields<'l>, Mismatch> {
+        if let Some(f) = self.leftmost(line) {
+            return Ok(f);
+        }
         let mut m = Matching {
             line,
             out: Fields::default(),
@@ -278,6 +281,38 @@ impl Layout {
                 at: line.len(),
             }))
         }
+    }
+
+    /// The fast path: every variable ends at the first occurrence of the
+    /// next literal (nearly every line); `None` sends the line to [`Self::go`].
+    fn leftmost<'l>(&self, line: &'l [u8]) -> Option<Fields<'l>> {
+        let mut out = Fields::default();
+        let mut pos = 0;
+        for (k, token) in self.tokens.iter().enumerate() {
+            match token {
+                Token::Lit(l) => {
+                    if !line[pos..].starts_with(l) {
+                        return None;
+                    }
+                    pos += l.len();
+                }
+                Token::Var(f, _) => {
+                    let end = match self.finders.get(k + 1).and_then(Option::as_ref) {
+                        Some(finder) => pos + finder.find(&line[pos..])?,
+                        None => line.len(),
+                    };
+                    let v = &line[pos..end];
+                    if !f.plausible(v) {
+                        return None;
+                    }
+                    if *f != Field::Other {
+                        out.v[*f as usize] = Some(v);
+                    }
+                    pos = end;
+                }
+            }
+        }
+        (pos == line.len()).then_some(out)
     }
 
     /// Match tokens `k..` from byte `pos`.

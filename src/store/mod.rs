@@ -511,13 +511,6 @@ impl Upload {
 mod tests {
     use super::*;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     async fn exercise(store: &Store) {
         let k = Key::new("bronze/x/a.csv");
         let mut meta = Metadata::new();
@@ -568,7 +561,7 @@ mod tests {
 
     #[test]
     fn memory_store() {
-        rt().block_on(async {
+        crate::testkit::block_on(async {
             let s = Store::open("memory://").unwrap();
             exercise(&s).await;
         });
@@ -578,7 +571,7 @@ mod tests {
     fn local_store() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
-        rt().block_on(async {
+        crate::testkit::block_on(async {
             let s = Store::open(&url).unwrap();
             exercise(&s).await;
         });

@@ -407,11 +407,7 @@ mod tests {
 
     #[test]
     fn replace_then_read_then_drop() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        crate::testkit::block_on(async {
             let store = Store::open("memory://").unwrap();
             let part = format!("t/{}", partition_path(&[("log_date", "2026-03-17")]));
             let pq = |mut d: DataFrame| to_parquet(&mut d).unwrap();
@@ -467,11 +463,7 @@ mod tests {
 
     #[test]
     fn tables_of_any_zone_are_written_and_scanned_with_pruning() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        crate::testkit::block_on(async {
             let store = Store::open("memory://").unwrap();
             let mut w = Writer::new(&store, Zone::Gold);
             let day = |d: &str| format!("fact/{}", partition_path(&[("jour", d)]));

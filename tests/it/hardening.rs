@@ -35,6 +35,12 @@ fn drop_file(env: &Env, rel: &str, body: &str, mtime: &str) {
     set_mtime(&p, mtime);
 }
 
+/// [`drop_file`], then ingest the source.
+fn deliver(env: &Env, source: &str, rel: &str, body: &str, mtime: &str) {
+    drop_file(env, rel, body, mtime);
+    ingest(env, source);
+}
+
 fn silver(env: &Env, source: &str, args: &[&str], code: i32) -> Value {
     run_expect(
         env.kvt().args(["silver", source, "--dev-key"]).args(args),
@@ -63,13 +69,13 @@ fn bronze_key(env: &Env, source: &str, suffix: &str) -> String {
 #[test]
 fn a_data_verdict_sticks_until_superseded_or_accepted() {
     let env = nginx_env();
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/access.log",
         &log(18, 2),
         "2026-03-17T01:00:00Z",
     );
-    ingest(&env, "nginx");
     let s = silver(&env, "nginx", &[], 1);
     assert_eq!(s["status"], "rejected");
     assert!(s["error"].as_str().unwrap().contains("access"), "{s}");
@@ -99,22 +105,22 @@ fn a_data_verdict_sticks_until_superseded_or_accepted() {
     silver(&env, "nginx", &["--accept-rejects", "bronze/nope.log"], 2);
 
     // A second bad file; then a corrected version of it supersedes the verdict.
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/b.log",
         &log(5, 5),
         "2026-03-18T01:00:00Z",
     );
-    ingest(&env, "nginx");
     silver(&env, "nginx", &[], 1);
     silver(&env, "nginx", &[], 1);
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/b.log",
         &log(10, 0),
         "2026-03-18T02:00:00Z",
     );
-    ingest(&env, "nginx");
     let s = silver(&env, "nginx", &[], 0);
     assert_eq!(s["objects_superseded"], 1);
     assert_eq!(stacked(&read_table(&env, "nginx")).height(), 28);
@@ -137,8 +143,13 @@ fn an_empty_or_unreadable_redelivery_keeps_the_previous_rows() {
         crm_row("CUST-1", "France"),
         crm_row("CUST-2", "Belgique")
     );
-    drop_file(&env, "drop/crm_data/crm.csv", &v1, "2026-03-16T06:00:00Z");
-    ingest(&env, "crm");
+    deliver(
+        &env,
+        "crm",
+        "drop/crm_data/crm.csv",
+        &v1,
+        "2026-03-16T06:00:00Z",
+    );
     silver(&env, "crm", &[], 0);
     let before = read_table(&env, "crm");
     assert_eq!(before.len(), 2);
@@ -154,13 +165,13 @@ fn an_empty_or_unreadable_redelivery_keeps_the_previous_rows() {
     .into_iter()
     .enumerate()
     {
-        drop_file(
+        deliver(
             &env,
+            "crm",
             "drop/crm_data/crm.csv",
             &body,
             &format!("2026-03-17T0{i}:00:00Z"),
         );
-        ingest(&env, "crm");
         let s = silver(&env, "crm", &[], 1);
         let err = s["error"].as_str().unwrap();
         assert!(
@@ -178,8 +189,13 @@ fn an_empty_or_unreadable_redelivery_keeps_the_previous_rows() {
 
     // A good version replaces the kept one.
     let v3 = format!("{CRM_HEADER}\n{}\n", crm_row("CUST-3", "France"));
-    drop_file(&env, "drop/crm_data/crm.csv", &v3, "2026-03-17T09:00:00Z");
-    ingest(&env, "crm");
+    deliver(
+        &env,
+        "crm",
+        "drop/crm_data/crm.csv",
+        &v3,
+        "2026-03-17T09:00:00Z",
+    );
     let s = silver(&env, "crm", &[], 0);
     assert_eq!(s["partitions_dropped"], 1, "{s}");
     let t = read_table(&env, "crm");
@@ -193,11 +209,21 @@ fn an_accepted_empty_redelivery_replaces_the_previous_version() {
     let env = Env::new();
     env.write("kvt.toml", config("crm", "crm_data"));
     let v1 = format!("{CRM_HEADER}\n{}\n", crm_row("CUST-1", "France"));
-    drop_file(&env, "drop/crm_data/crm.csv", &v1, "2026-03-16T06:00:00Z");
-    ingest(&env, "crm");
+    deliver(
+        &env,
+        "crm",
+        "drop/crm_data/crm.csv",
+        &v1,
+        "2026-03-16T06:00:00Z",
+    );
     silver(&env, "crm", &[], 0);
-    drop_file(&env, "drop/crm_data/crm.csv", "", "2026-03-17T06:00:00Z");
-    ingest(&env, "crm");
+    deliver(
+        &env,
+        "crm",
+        "drop/crm_data/crm.csv",
+        "",
+        "2026-03-17T06:00:00Z",
+    );
     silver(&env, "crm", &[], 1);
     let key = bronze_key(&env, "crm", "20260317T060000000Z.csv");
     let s = silver(&env, "crm", &["--accept-rejects", &key], 0);
@@ -228,8 +254,13 @@ fn an_unbalanced_quote_costs_one_row() {
         crm_row("CUST-3", "France"),
         crm_row("CUST-4", "France")
     );
-    drop_file(&env, "drop/crm_data/crm.csv", &body, "2026-03-16T06:00:00Z");
-    ingest(&env, "crm");
+    deliver(
+        &env,
+        "crm",
+        "drop/crm_data/crm.csv",
+        &body,
+        "2026-03-16T06:00:00Z",
+    );
     let s = silver(&env, "crm", &[], 0);
     assert_eq!(
         (s["rows_in"].as_u64(), s["rejected"].as_u64()),
@@ -323,13 +354,13 @@ fn a_rejected_run_is_not_a_success_in_the_metrics() {
     let env = nginx_env();
     let metrics = env.path().join("metrics");
     let m = metrics.to_str().unwrap();
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/a.log",
         &log(10, 0),
         "2026-03-17T01:00:00Z",
     );
-    ingest(&env, "nginx");
     run_expect(
         env.kvt()
             .env("KVT_METRICS_DIR", m)
@@ -350,13 +381,13 @@ fn a_rejected_run_is_not_a_success_in_the_metrics() {
             .to_string()
     };
     let first_success = last(&text);
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/b.log",
         &log(1, 9),
         "2026-03-18T01:00:00Z",
     );
-    ingest(&env, "nginx");
     run_expect(
         env.kvt()
             .env("KVT_METRICS_DIR", m)
@@ -380,13 +411,13 @@ fn a_rejected_run_is_not_a_success_in_the_metrics() {
 #[test]
 fn every_command_takes_over_a_stale_lock_after_the_lock_ttl() {
     let env = nginx_env();
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/a.log",
         &log(3, 0),
         "2026-03-17T01:00:00Z",
     );
-    ingest(&env, "nginx");
     // A lock left an hour ago by a run on another host.
     env.write(
         "lake/_locks/silver-nginx/nginx.lock",
@@ -412,13 +443,13 @@ fn every_command_takes_over_a_stale_lock_after_the_lock_ttl() {
 #[test]
 fn the_development_key_is_only_a_flag() {
     let env = nginx_env();
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/a.log",
         &log(3, 0),
         "2026-03-17T01:00:00Z",
     );
-    ingest(&env, "nginx");
     let out = run_expect(
         env.kvt()
             .env("KVT_DEV_KEY", "true")
@@ -458,21 +489,21 @@ fn the_development_key_is_only_a_flag() {
 #[test]
 fn a_reuploaded_file_replaces_its_previous_version_in_silver() {
     let env = nginx_env();
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/a.log",
         &log(4, 0),
         "2026-03-17T01:00:00Z",
     );
-    ingest(&env, "nginx");
     silver(&env, "nginx", &[], 0);
-    drop_file(
+    deliver(
         &env,
+        "nginx",
         "drop/nginx_data/a.log",
         &log(6, 0),
         "2026-03-17T03:00:00Z",
     );
-    ingest(&env, "nginx");
     let s = silver(&env, "nginx", &[], 0);
     assert_eq!(s["objects_superseded"], 1);
     let t = stacked(&read_table(&env, "nginx"));

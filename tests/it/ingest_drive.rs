@@ -546,11 +546,7 @@ fn ingest_into_s3_keeps_metadata_on_objects() {
     for (k, v) in s3.env() {
         std::env::set_var(k, v);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    crate::common::block_on(async {
         let store = kvt::store::Store::open(&format!("s3://{bucket}/kivendtout")).unwrap();
         let key = kvt::store::Key::new("bronze/crm_data/crm.20260316T060000000Z.csv");
         let body = store.get(&key).await.unwrap();

@@ -22,11 +22,7 @@ fn silver(env: &Env) -> std::process::Command {
 }
 
 fn read_table(env: &Env, path: &str) -> polars::prelude::DataFrame {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    crate::common::block_on(async {
         let store = kvt::store::Store::open(&format!("file://{}", env.lake().display())).unwrap();
         kvt::table::read_partition(&store, kvt::table::Zone::Silver, path)
             .await

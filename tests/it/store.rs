@@ -12,11 +12,7 @@ fn s3_store_put_get_list_head_multipart_create() {
     for (k, v) in s3.env() {
         std::env::set_var(k, v);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    crate::common::block_on(async {
         let store = Store::open(&format!("s3://{bucket}/root/prefix")).unwrap();
         assert_eq!(store.url(), format!("s3://{bucket}/root/prefix"));
         let mut meta = Metadata::new();

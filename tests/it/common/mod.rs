@@ -128,6 +128,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Run a future to completion on a fresh single-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+        .block_on(f)
+}
+
 /// Is this a CI run, where a missing service is a failure and not a skip?
 pub fn in_ci() -> bool {
     std::env::var("CI")
