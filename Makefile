@@ -11,12 +11,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO    ?= cargo
-# Test services live in the project's target/ whatever CARGO_TARGET_DIR says;
-# the kvt binaries are where cargo puts them (CARGO_TARGET_DIR, or target/).
-TOOLS    := $(CURDIR)/target/tools
+# Everything built lives where cargo puts it: CARGO_TARGET_DIR when the user
+# set one (shared between clones), else target/. The test services go in its
+# tools/ (tests find them on PATH, exported below).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+TOOLS    := $(TARGET_DIR)/tools
 BIN      := $(TARGET_DIR)/release
 export KVT_BIN_DIR := $(BIN)
+export KVT_TOOLS_DIR := $(TOOLS)
 export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
 export OMP_THREAD_LIMIT := 1
 

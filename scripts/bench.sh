@@ -79,7 +79,7 @@ start_tansu() {
   local dir=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$dir"
-  (cd "$dir" && exec "$ROOT/target/tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+  (cd "$dir" && exec "${KVT_TOOLS_DIR:-$ROOT/target/tools}/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" \
      --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine sqlite://tansu.db > tansu.log 2>&1) &
   echo $! > "$dir/pid"
   for _ in $(seq 1 100); do

@@ -1467,6 +1467,26 @@ mod tests {
         assert_eq!(per["device_id prefix bot-"], 0);
     }
 
+    /// The list shown (commented) in kvt.example.toml is the built-in one.
+    #[test]
+    fn the_example_configuration_shows_the_built_in_bot_rules() {
+        let text = crate::config::DEFAULT_TOML;
+        let start = text.find("# bot_patterns = [").unwrap();
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .take_while(|l| !l.starts_with("extra_bot_patterns"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        #[derive(serde::Deserialize)]
+        struct Shown {
+            bot_patterns: Vec<PatternConfig>,
+        }
+        let shown: Shown = toml::from_str(&block).unwrap();
+        assert_eq!(shown.bot_patterns, default_bot_patterns());
+    }
+
     #[test]
     fn bot_rules_come_from_configuration() {
         let cfg: crate::config::Config = crate::config::Config::parse(

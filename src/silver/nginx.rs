@@ -505,7 +505,7 @@ impl NginxSource {
 /// millions of lines and each part is held in memory while it is encoded.
 const PART_ROWS: usize = 512 * 1024;
 /// Rows buffered over all log dates before every date is written out.
-const BUFFER_ROWS: usize = 1024 * 1024;
+const BUFFER_ROWS: usize = 512 * 1024;
 
 /// `nginx/log_date=YYYY-MM-DD`
 pub fn partition_of(day: i32) -> String {

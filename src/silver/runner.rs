@@ -9,7 +9,8 @@ use polars::prelude::DataFrame;
 use super::{Counts, Input, Mode, ObjectState, Reject, State};
 use crate::bronze::manifest::Manifest;
 use crate::store::{Key, Metadata, Store};
-use crate::table::{self, Writer, Zone};
+use crate::table::{self, Encoded, Writer, Zone};
+use polars::prelude::PolarsResult;
 
 /// A silver source, seen by the runner.
 pub trait Source: Send {
@@ -251,6 +252,10 @@ async fn read_object(
     let mut blocks = Blocks::open(store, input, src.whole_objects())
         .await
         .with_context(ctx)?;
+    // Streaming sources: the parts of one block are encoded on a blocking
+    // thread while the next block is read and parsed (memory: one batch in
+    // flight), then stored in order.
+    let mut inflight: Option<tokio::task::JoinHandle<PolarsResult<Vec<Encoded>>>> = None;
     while let Some((first, block)) = blocks.next().await.with_context(ctx)? {
         let t = std::time::Instant::now();
         counts += src
@@ -259,11 +264,21 @@ async fn read_object(
         t_parse += t.elapsed();
         progress(block.len() as u64);
         if streaming {
-            // Write full parts as they come: memory stays bounded by the part size.
+            let frames = src.take(false)?;
             let t = std::time::Instant::now();
-            writer.write(&input.key, src.take(false)?).await?;
+            if let Some(h) = inflight.take() {
+                writer.store(&input.key, h.await??).await?;
+            }
             t_write += t.elapsed();
+            if !frames.is_empty() {
+                inflight = Some(tokio::task::spawn_blocking(move || table::encode(frames)));
+            }
         }
+    }
+    if let Some(h) = inflight.take() {
+        let t = std::time::Instant::now();
+        writer.store(&input.key, h.await??).await?;
+        t_write += t.elapsed();
     }
     if streaming {
         let t = std::time::Instant::now();

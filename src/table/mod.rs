@@ -273,6 +273,30 @@ pub async fn scan(
     )?))
 }
 
+/// A frame encoded as a Parquet part, not yet stored.
+pub struct Encoded {
+    pub partition: String,
+    pub rows: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Encode frames (`(partition, frame)`) as Parquet parts; empty frames are
+/// dropped. CPU only: callers may run it aside (`spawn_blocking`).
+pub fn encode(frames: Vec<(String, DataFrame)>) -> PolarsResult<Vec<Encoded>> {
+    let mut out = Vec::with_capacity(frames.len());
+    for (partition, mut df) in frames {
+        if df.height() == 0 {
+            continue;
+        }
+        out.push(Encoded {
+            partition,
+            rows: df.height() as u64,
+            bytes: to_parquet(&mut df)?,
+        });
+    }
+    Ok(out)
+}
+
 /// Writes the partitions of one or more tables of a zone: frames become
 /// parts as they come (each tagged with the input it came from, so a
 /// partition's parts are listed in canonical order whatever the reading
@@ -302,17 +326,26 @@ impl<'s> Writer<'s> {
         origin: &str,
         frames: Vec<(String, DataFrame)>,
     ) -> anyhow::Result<()> {
-        for (partition, mut df) in frames {
-            if df.height() == 0 {
-                continue;
-            }
-            let rows = df.height() as u64;
-            let bytes = to_parquet(&mut df)?;
-            let list = self.parts.entry(partition.clone()).or_default();
+        self.store(origin, encode(frames)?).await
+    }
+
+    /// Store parts already encoded (by [`encode`], possibly on another
+    /// thread while the next input is parsed) as parts of `origin`.
+    pub async fn store(&mut self, origin: &str, encoded: Vec<Encoded>) -> anyhow::Result<()> {
+        for e in encoded {
+            let list = self.parts.entry(e.partition.clone()).or_default();
             let seq = list.iter().filter(|(o, _, _)| o == origin).count();
-            let part =
-                write_part(self.store, self.zone, &partition, origin, seq, rows, bytes).await?;
-            self.rows += rows;
+            let part = write_part(
+                self.store,
+                self.zone,
+                &e.partition,
+                origin,
+                seq,
+                e.rows,
+                e.bytes,
+            )
+            .await?;
+            self.rows += e.rows;
             self.bytes += part.bytes;
             list.push((origin.to_string(), seq, part));
         }

@@ -20,11 +20,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Find a tool installed by the Makefile (target/tools/bin) or on PATH.
+/// Find a tool installed by the Makefile (`$KVT_TOOLS_DIR/bin`, else
+/// target/tools/bin) or on PATH.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/tools/bin")
-        .join(name);
+    let dir = std::env::var_os("KVT_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools"));
+    let local = dir.join("bin").join(name);
     if local.exists() {
         return Some(local);
     }
