@@ -10,13 +10,13 @@
 
 use crate::gen::rng::Rng;
 
-/// Inputs per parser: `KVT_FUZZ_CASES` (default one million; the suite runs
-/// in release mode, where a million cases take a few seconds per parser).
+/// Inputs per parser: `KVT_FUZZ_CASES` (default two million; the suite runs
+/// in release mode, where two million cases take a few seconds per parser).
 pub fn cases() -> u64 {
     std::env::var("KVT_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(2_000_000)
 }
 
 /// Bytes a mutation likes to insert: the separators and quotes parsers split on.

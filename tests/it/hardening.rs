@@ -510,3 +510,134 @@ fn a_reuploaded_file_replaces_its_previous_version_in_silver() {
     assert_eq!(t.height(), 6);
     assert!(strs(&t, "customer_id").iter().all(Option::is_some));
 }
+
+/// Held-out-style exports (hand-written, not the generator's): what a real
+/// Firebase export, a KYC export of the faulty tool and an `escape=none`
+/// nginx log hold, through the binary.
+#[test]
+fn held_out_exports_are_read_as_a_data_engineer_expects() {
+    let env = Env::new();
+    env.write(
+        "kvt.toml",
+        format!(
+            "{}{}{}",
+            config("firebase", "firebase_data"),
+            config("kyc", "kyc"),
+            config("nginx", "nginx_data")
+        ),
+    );
+    let ev = |id: &str, ts: &str, dev: &str, user: &str, sess: &str, ver: &str| {
+        format!(
+            r#"{{"event_id":"{id}","event_timestamp":{ts},"device_id":"{dev}","session_id":"{sess}","user_id":"{user}","platform":"ios","app_version":"{ver}","event_name":"app_open","params":{{}}}}"#
+        )
+    };
+    let fb = [
+        ev(
+            "1",
+            "\"2026-03-17T10:00:00.123+01:00\"",
+            "d1",
+            "CUST-1",
+            "s1",
+            "5.0.0",
+        ),
+        ev(
+            "2",
+            "\"2026-03-17T09:00:00Z\"",
+            "d1",
+            "CUST-1",
+            "s1",
+            "5.0.0",
+        ),
+        ev("3", "1773741600", "d1", "CUST-1", "s1", "5.0.0"),
+        ev(
+            "4",
+            "1773741600000",
+            "crawler-77",
+            "anonymous",
+            "s2",
+            "5.0.0",
+        ),
+        ev("5", "1773741600000", "d2", "qa_anna", "s3", "5.0.0"),
+        ev(
+            "6",
+            "1773741600000",
+            "d3",
+            "CUST-2",
+            "00000000-0000-0000-0000-000000000000",
+            "5.0.0",
+        ),
+        ev("7", "1773741600000", "d4", "CUST-3", "s4", "5.1.0-debug"),
+    ]
+    .join("\n");
+    drop_file(
+        &env,
+        "drop/firebase_data/events.ndjson",
+        &fb,
+        "2026-03-17T05:00:00Z",
+    );
+    let kyc = "kyc_ref,prestataire_ref,customer_id,doc_type,doc_pays_emission,doc_date_expiration,statut_verification,motif_refus,agent_traitement,nb_tentatives,date_soumission,date_traitement,date_validation,commentaire_interne,export_month\nK1,P1,CUST-1,cni,FR,2032-28-10,Validé,,A,1,2026-11-03,2026-13-03,2026-17-03,,2026-03\n";
+    drop_file(&env, "drop/kyc/kyc_export.csv", kyc, "2026-03-17T05:00:00Z");
+    let ngx = [
+        r#"10.1.2.3 - CUST-1 [17/Mar/2026:15:05:09 +0100] "GET /p/1 HTTP/1.1" 200 512 "-" "Mozilla/5.0 "KiVendTout embed" (Linux)" 0.031"#,
+        r#"10.1.2.3 - - [17/Mar/2026:15:05:10 +0100] "GET / HTTP/1.1" 304 0 "-" "curl/8.0""#,
+        r#"10.1.2.3 - CUST-1 [17/Mar/2026:15:05:11 +0100] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0" 1."#,
+    ]
+    .join("\n");
+    drop_file(
+        &env,
+        "drop/nginx_data/access.log",
+        &ngx,
+        "2026-03-17T05:00:00Z",
+    );
+    for s in ["firebase", "kyc", "nginx"] {
+        ingest(&env, s);
+    }
+    let s = silver(&env, "firebase", &[], 0);
+    assert_eq!(
+        (s["rows_out"].as_u64(), s["rejected"].as_u64()),
+        (Some(3), Some(0)),
+        "{s}"
+    );
+    assert_eq!(s["filtered"], 4);
+    assert_eq!(s["filtered_by_rule"]["device_id prefix crawler-"], 1);
+    assert_eq!(s["filtered_by_rule"]["user_id prefix qa_"], 1);
+    assert_eq!(s["filtered_by_rule"]["session_id prefix 00000000-0000-"], 1);
+    assert_eq!(s["filtered_by_rule"]["app_version suffix -debug"], 1);
+    let fbt = stacked(&read_table(&env, "firebase"));
+    let ts = fbt
+        .column("event_timestamp")
+        .unwrap()
+        .cast(&polars::prelude::DataType::Int64)
+        .unwrap();
+    let mut ms: Vec<i64> = ts.i64().unwrap().into_no_null_iter().collect();
+    ms.sort_unstable();
+    assert_eq!(
+        ms,
+        [1_773_738_000_000, 1_773_738_000_123, 1_773_741_600_000]
+    );
+
+    silver(&env, "kyc", &[], 0);
+    let k = stacked(&read_table(&env, "kyc"));
+    assert_eq!(
+        crate::common::silver::bools(&k, "document_valide_a_la_soumission"),
+        [Some(true)]
+    );
+    assert_eq!(
+        crate::common::silver::bools(&k, "expiration_illisible"),
+        [Some(false)]
+    );
+    assert!(k.column("doc_pays_emission").is_err() && k.column("doc_date_expiration").is_err());
+
+    // 1 of 3 lines is cut inside `$request_time`: above the 5 % tolerance.
+    let s = silver(&env, "nginx", &[], 1);
+    assert_eq!(
+        (s["rows_out"].as_u64(), s["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    let n = stacked(&read_table(&env, "nginx"));
+    assert_eq!(
+        crate::common::silver::ints(&n, "status_code"),
+        [Some(200), Some(304)]
+    );
+}
