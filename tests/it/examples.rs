@@ -5,7 +5,14 @@ use std::process::Command;
 #[test]
 fn ingest_local_drop_example() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ingest-local-drop.sh");
-    let out = Command::new("bash").arg(script).output().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kvt"))
+        .parent()
+        .unwrap();
+    let out = Command::new("bash")
+        .arg(script)
+        .env("KVT_BIN_DIR", bin)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
