@@ -87,6 +87,43 @@ pub enum Command {
     /// Clean one source from bronze into typed, pseudonymised Parquet (silver)
     #[command(subcommand, after_long_help = SILVER_EXAMPLES)]
     Silver(SilverCommand),
+    /// Build the star schema and the aggregate tables from silver (gold)
+    #[command(after_long_help = GOLD_EXAMPLES)]
+    Gold(GoldArgs),
+}
+
+const GOLD_EXAMPLES: &str = "\
+Examples:
+  # Nightly, after every `kvt silver`: every gold table as of today (Europe/Paris)
+  kvt gold
+
+  # Only the KYC compliance tables, as of the end of March
+  kvt gold --domain kyc --as-of 2026-03-31
+
+  # Rebuild the star schema and the customer view
+  kvt gold --domain star --domain customer
+
+Every table is rebuilt whole from silver: the same silver gives the same files, and
+surrogate keys never change for the same customer, product or carrier. All parts are
+written before any table is switched, so a failed run leaves yesterday's gold. Silver
+crm, orders and order_items are required (exit 2 naming the missing one); payments,
+logistics, kyc, nginx and firebase are optional (their tables are empty, with a warning).
+Tables and formulas: docs/gold.md.";
+
+/// Arguments of `kvt gold`.
+#[derive(Debug, Clone, Args)]
+pub struct GoldArgs {
+    /// Build only these domains (repeat, or comma-separate) [default: all]
+    #[arg(long = "domain", env = env::GOLD_DOMAINS, value_enum, value_delimiter = ',')]
+    pub domains: Vec<crate::gold::Domain>,
+
+    /// Reference date of recency, churn and rolling windows (YYYY-MM-DD) [default: the run's date in Europe/Paris]
+    #[arg(long, env = env::AS_OF, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+
+    /// Accepted for symmetry with silver: gold is always rebuilt whole from silver
+    #[arg(long, env = env::FULL_REFRESH)]
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Subcommand)]

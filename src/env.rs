@@ -84,6 +84,10 @@ vars! {
     NGINX_LOG_FORMAT = "KVT_NGINX_LOG_FORMAT";
     /// Kafka topic whose bronze objects `kvt silver payments|orders` reads.
     TOPIC = "KVT_TOPIC";
+    /// Gold domains to build, comma-separated (default all).
+    GOLD_DOMAINS = "KVT_GOLD_DOMAINS";
+    /// Reference date of `kvt gold` (YYYY-MM-DD; default the run's date in Europe/Paris).
+    AS_OF = "KVT_AS_OF";
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

@@ -22,6 +22,7 @@ pub mod env;
 #[cfg(test)]
 pub mod fuzz;
 pub mod gen;
+pub mod gold;
 pub mod ingest;
 pub mod json;
 pub mod kafka;

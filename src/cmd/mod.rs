@@ -1,5 +1,6 @@
 //! Command dispatch: the one match from parsed arguments to a command's `run`.
 
+pub mod gold;
 pub mod ingest_drive;
 pub mod ingest_kafka;
 pub mod silver;
@@ -21,6 +22,7 @@ impl Command {
                 ("ingest kafka", a.group.clone().unwrap_or_default())
             }
             Command::Silver(s) => (silver::command_name(s), silver::source_name(s).to_string()),
+            Command::Gold(_) => ("gold", String::new()),
         }
     }
 }
@@ -44,5 +46,6 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Command::Ingest(IngestCommand::Drive(a)) => ingest_drive::run(a, &ctx).await,
         Command::Ingest(IngestCommand::Kafka(a)) => ingest_kafka::run(a, &ctx).await,
         Command::Silver(s) => silver::run(s, &ctx).await,
+        Command::Gold(a) => gold::run(a, &ctx).await,
     }
 }

@@ -210,6 +210,16 @@ pub async fn read_partition(
     zone: Zone,
     path: &str,
 ) -> anyhow::Result<Option<DataFrame>> {
+    read_partition_columns(store, zone, path, None).await
+}
+
+/// [`read_partition`], only the named columns (all when `None`).
+pub async fn read_partition_columns(
+    store: &Store,
+    zone: Zone,
+    path: &str,
+    columns: Option<&[&str]>,
+) -> anyhow::Result<Option<DataFrame>> {
     let record_key = layout::parts_file(zone.prefix(), path);
     let Some(rec) = store.get_opt(&record_key).await? else {
         return Ok(None);
@@ -218,11 +228,14 @@ pub async fn read_partition(
         .map_err(|e| anyhow::anyhow!("corrupt {}: {e}", store.display_key(&record_key)))?;
     let mut out: Option<DataFrame> = None;
     for p in rec.parts {
-        let df = from_parquet(
-            store
-                .get(&layout::part(zone.prefix(), path, &p.name))
-                .await?,
-        )?;
+        let bytes = store
+            .get(&layout::part(zone.prefix(), path, &p.name))
+            .await?;
+        let mut reader = ParquetReader::new(std::io::Cursor::new(bytes)).set_rechunk(true);
+        if let Some(cols) = columns {
+            reader = reader.with_columns(Some(cols.iter().map(|c| c.to_string()).collect()));
+        }
+        let df = reader.finish()?;
         out = Some(match out {
             None => df,
             Some(mut acc) => {
@@ -251,12 +264,23 @@ pub async fn scan(
     table: &str,
     keep: impl Fn(&BTreeMap<String, String>) -> bool,
 ) -> anyhow::Result<Option<LazyFrame>> {
+    scan_columns(store, zone, table, keep, None).await
+}
+
+/// [`scan`], reading only the named columns of each part (projection).
+pub async fn scan_columns(
+    store: &Store,
+    zone: Zone,
+    table: &str,
+    keep: impl Fn(&BTreeMap<String, String>) -> bool,
+    columns: Option<&[&str]>,
+) -> anyhow::Result<Option<LazyFrame>> {
     let mut frames = Vec::new();
     for p in list_partitions(store, zone, table).await? {
         if !keep(&partition_values(&p)) {
             continue;
         }
-        if let Some(df) = read_partition(store, zone, &p).await? {
+        if let Some(df) = read_partition_columns(store, zone, &p, columns).await? {
             frames.push(df.lazy());
         }
     }

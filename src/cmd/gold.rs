@@ -1,0 +1,173 @@
+//! `kvt gold`: silver → the star schema and aggregates, in the gold zone.
+
+use std::collections::BTreeSet;
+
+use polars::prelude::*;
+
+use crate::cli::GoldArgs;
+use crate::gold::{self, Ctx, TableDef};
+use crate::lineage::Dataset;
+use crate::run::{ExitStatus, Report, RunContext, Step};
+use crate::store::{layout, Store};
+use crate::table::{self, Writer, Zone};
+
+const COMMAND: &str = "gold";
+
+/// A planned gold run.
+pub struct GoldStep {
+    store: Store,
+    ctx: Ctx,
+    tables: Vec<&'static TableDef>,
+}
+
+pub fn plan(args: &GoldArgs, ctx: &RunContext) -> anyhow::Result<GoldStep> {
+    let as_of = args.as_of.unwrap_or_else(|| crate::cmd::silver::today(ctx));
+    let domains: BTreeSet<u8> = args.domains.iter().map(|d| *d as u8).collect();
+    let tables = gold::TABLES
+        .iter()
+        .filter(|t| domains.is_empty() || domains.contains(&(t.domain as u8)))
+        .collect();
+    Ok(GoldStep {
+        store: ctx.open_store()?,
+        ctx: Ctx { as_of },
+        tables,
+    })
+}
+
+/// Check a built table: its key columns unique and never null.
+fn check_keys(t: &TableDef, df: &DataFrame) -> anyhow::Result<()> {
+    for k in t.key {
+        let nulls = df.column(k)?.null_count();
+        anyhow::ensure!(
+            nulls == 0,
+            "{}: {nulls} null values in key column {k}",
+            t.name
+        );
+    }
+    let distinct = df
+        .select(t.key.iter().copied())?
+        .unique_stable(None, UniqueKeepStrategy::Any, None)?
+        .height();
+    anyhow::ensure!(
+        distinct == df.height(),
+        "{}: {} rows but {distinct} distinct keys ({})",
+        t.name,
+        df.height(),
+        t.key.join(", ")
+    );
+    if let (Some(natural), [k]) = (t.natural, t.key) {
+        gold::common::check_unique(df, k, natural)?;
+    }
+    Ok(())
+}
+
+impl Step for GoldStep {
+    fn command(&self) -> &str {
+        COMMAND
+    }
+    fn name(&self) -> &str {
+        ""
+    }
+    fn lock_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
+        let inputs = gold::inputs::specs()
+            .iter()
+            .map(|s| self.store.dataset(&layout::silver_table(s.table)))
+            .collect();
+        let outputs = self
+            .tables
+            .iter()
+            .map(|t| self.store.dataset(&layout::table("gold", t.name)))
+            .collect();
+        (inputs, outputs)
+    }
+
+    async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
+        let silver = gold::inputs::read(&self.store).await?;
+        let pb = ctx.progress_bar(self.tables.len() as u64, "gold");
+        let mut writer = Writer::new(&self.store, Zone::Gold);
+        let mut rows = serde_json::Map::new();
+        let mut outputs = Vec::new();
+        for t in &self.tables {
+            let started = std::time::Instant::now();
+            let lf = (t.build)(&silver, &self.ctx);
+            let df = tokio::task::block_in_place(|| lf.collect())
+                .map_err(|e| anyhow::anyhow!("building {}: {e}", t.name))?;
+            check_keys(t, &df)?;
+            let n = df.height();
+            let frames: Vec<(String, DataFrame)> = if n == 0 {
+                vec![(t.name.to_string(), df)]
+            } else {
+                (0..n)
+                    .step_by(table::PART_ROWS)
+                    .map(|off| (t.name.to_string(), df.slice(off as i64, table::PART_ROWS)))
+                    .collect()
+            };
+            let before = writer.bytes;
+            if n == 0 {
+                // An empty table is still a table (its schema): one empty part.
+                let (name, mut empty) = frames.into_iter().next().unwrap_or_default();
+                let bytes = table::to_parquet(&mut empty)?;
+                writer
+                    .store(
+                        "",
+                        vec![table::Encoded {
+                            partition: name,
+                            rows: 0,
+                            bytes,
+                        }],
+                    )
+                    .await?;
+            } else {
+                writer.write("", frames).await?;
+            }
+            tracing::info!(
+                table = t.name,
+                rows = n,
+                ms = started.elapsed().as_millis() as u64,
+                "built"
+            );
+            rows.insert(t.name.to_string(), n.into());
+            let mut d = self.store.dataset(&layout::table("gold", t.name));
+            d.rows = Some(n as u64);
+            d.bytes = Some(writer.bytes - before);
+            outputs.push(d);
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        // Every part is written: now switch every table.
+        let affected: BTreeSet<String> = self.tables.iter().map(|t| t.name.to_string()).collect();
+        let mut existing = BTreeSet::new();
+        for t in &self.tables {
+            existing.extend(table::list_partitions(&self.store, Zone::Gold, t.name).await?);
+        }
+        let (written, _) = writer.commit(&affected, &existing).await?;
+        let mut report = Report::new(ExitStatus::Success);
+        report
+            .field("as_of", self.ctx.as_of.to_string())
+            .field("tables_written", written.len())
+            .field("rows", rows)
+            .field(
+                "missing_inputs",
+                silver
+                    .missing
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .field("bytes_written", writer.bytes);
+        report.rows_out = writer.rows;
+        report.bytes = writer.bytes;
+        report.files = written.len() as u64;
+        let (inputs, _) = self.datasets();
+        report.inputs = inputs;
+        report.outputs = outputs;
+        Ok(report)
+    }
+}
+
+pub async fn run(args: &GoldArgs, ctx: &RunContext) -> ExitStatus {
+    ctx.execute(COMMAND, "", async { plan(args, ctx) }).await
+}
