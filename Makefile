@@ -1,5 +1,6 @@
 # kvt — two commands on a fresh Debian machine:
-#   make demo   install what is missing, build, generate a day of data, run the pipeline
+#   make demo   install what is missing, build, generate a day of data, run the whole chain
+#               ingest → silver → gold → load (private PostgreSQL) → check
 #   make test   fmt check, clippy -D warnings, the whole test suite (services included)
 #
 # Everything the project needs is installed here, idempotently: Debian packages
@@ -37,6 +38,7 @@ TANSU_VERSION  := 0.6.0
 DEMO_DATE ?= 2026-03-17
 DEMO_SCALE ?= 1
 DEMO_DIR  := $(CURDIR)/target/demo
+PG_DIR    := $(DEMO_DIR)/pg
 DEMO_KAFKA_PORT ?= 19092
 SOURCES   := nginx firebase kyc crm logistics
 SILVER_SOURCES := crm firebase nginx logistics kyc payments orders
@@ -99,6 +101,21 @@ demo: deps build clean-demo
 	  echo "== kvt silver $$s"; \
 	  KVT_NOW=$(DEMO_DATE)T23:45:00Z $(BIN)/kvt silver $$s --dev-key || test $$? -eq 1 || exit 2; \
 	done
+	@echo "== kvt gold --as-of $(DEMO_DATE)"
+	@cd $(DEMO_DIR) && KVT_NOW=$(DEMO_DATE)T23:50:00Z $(BIN)/kvt gold --as-of $(DEMO_DATE)
+	@# The warehouse: KVT_WAREHOUSE_URL when the user gives one, else a private
+	@# PostgreSQL cluster under target/demo/pg (127.0.0.1, a free port), stopped at the end.
+	@cd $(DEMO_DIR) && if [ -z "$${KVT_WAREHOUSE_URL:-}" ]; then \
+	  echo "== private PostgreSQL cluster in $(PG_DIR)"; \
+	  eval "$$($(CURDIR)/scripts/pg.sh start $(PG_DIR))"; export KVT_WAREHOUSE_URL KVT_OLTP_URL; \
+	  trap '$(CURDIR)/scripts/pg.sh stop $(PG_DIR)' EXIT; \
+	fi; \
+	echo "== kvt load"; \
+	KVT_NOW=$(DEMO_DATE)T23:55:00Z $(BIN)/kvt load; \
+	echo "== kvt check"; \
+	KVT_NOW=$(DEMO_DATE)T23:58:00Z $(BIN)/kvt check > check.out || test $$? -eq 1; \
+	tail -1 check.out; \
+	echo "quality gate: pass_rate=$$(tail -1 check.out | sed -E 's/.*"pass_rate":([0-9.]+).*/\1/')"
 	@echo
 	@echo "Demo done. Working directory: $(DEMO_DIR)"
 	@echo "  generated sources:  $(DEMO_DIR)/drop   (ground truth: drop/ground_truth.json)"
@@ -106,9 +123,14 @@ demo: deps build clean-demo
 	@echo "  manifests:          $(DEMO_DIR)/lake/bronze/_manifests/*.jsonl"
 	@echo "  Kafka events:       $(DEMO_DIR)/lake/bronze/kafka/<topic>/event_date=*/"
 	@echo "  silver (Parquet):   $(DEMO_DIR)/lake/silver/<table>/<partition>/   (rejects: lake/silver/_rejects/)"
+	@echo "  gold (Parquet):     $(DEMO_DIR)/lake/gold/<table>/   (formulas: docs/gold.md)"
+	@echo "  warehouse:          eval \"\$$(scripts/pg.sh start $(PG_DIR))\" && psql \"\$$KVT_WAREHOUSE_URL\" -c '\\dt kvt.*'"
+	@echo "                      (then: scripts/pg.sh stop $(PG_DIR); schema and Metabase: docs/warehouse.md)"
 	@du -sh $(DEMO_DIR)/lake/bronze/* $(DEMO_DIR)/lake/silver/* 2>/dev/null || true
 
 clean-demo:
+	@if [ -d $(PG_DIR) ]; then ./scripts/pg.sh stop $(PG_DIR); \
+	  if [ -f $(PG_DIR)/pg-home ]; then rm -rf "$$(cat $(PG_DIR)/pg-home)"; fi; fi
 	rm -rf $(DEMO_DIR)
 
 fmt:

@@ -90,6 +90,94 @@ pub enum Command {
     /// Build the star schema and the aggregate tables from silver (gold)
     #[command(after_long_help = GOLD_EXAMPLES)]
     Gold(GoldArgs),
+    /// Load every gold table into the analytics PostgreSQL, all tables switched in one transaction
+    #[command(after_long_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
+    /// Run the quality checks on the warehouse; exit 1 below the pass-rate threshold
+    #[command(after_long_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+}
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  # Every morning, after `kvt gold` (the URL may hold a password: environment or .env only)
+  KVT_WAREHOUSE_URL=postgres://kvt@analytics:5432/warehouse \\
+  KVT_OLTP_URL=postgres://kvt@shop-db:5432/shop kvt load
+
+  # Another schema, four tables at a time
+  kvt load --schema kvt_test --parallel 4
+
+kvt refuses to load when KVT_WAREHOUSE_URL and KVT_OLTP_URL are the same database
+(same cluster system identifier and name), whatever the URLs. Each table is copied into a
+staging table, then one transaction switches them all: dashboards never see a half-loaded
+table, and a failed load leaves yesterday's. NUL characters are removed and strings such as
+NULL or N/A become SQL NULL (counted). Schema and comments: docs/warehouse.md.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  # Every morning, after `kvt load`: exit 1 when fewer than 80 % of the checks pass
+  kvt check
+
+  # The full report as JSON on stdout (before the summary line), a stricter gate
+  kvt check --json --threshold 0.95
+
+  # An operator's catalogue instead of the built-in one
+  kvt check --catalogue /etc/kvt/checks.toml
+
+Every run and every check's result are stored in kvt.quality_check_runs and
+kvt.quality_check_results (a Metabase question follows the pass rate over time). The
+catalogue, its format and how to add a check: docs/warehouse.md.";
+
+/// Arguments of `kvt load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Analytics PostgreSQL (a secret when it holds a password: prefer the environment)
+    #[arg(long, env = env::WAREHOUSE_URL, value_name = "URL", hide_env_values = true)]
+    pub warehouse_url: Option<crate::secret::Secret>,
+
+    /// Transactional PostgreSQL, only to refuse loading into it
+    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
+    pub oltp_url: Option<crate::secret::Secret>,
+
+    /// Schema of kvt's tables [default: kvt]
+    #[arg(long, env = env::WAREHOUSE_SCHEMA, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+
+    /// Tables copied at the same time [default: 2]
+    #[arg(long, env = env::LOAD_PARALLEL, value_name = "N")]
+    pub parallel: Option<usize>,
+
+    /// Attempts after a transient failure (the database restarting) [default: 3]
+    #[arg(long, env = env::LOAD_RETRIES, value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Delay before the first retry, doubled at each [default: 5s]
+    #[arg(long, env = env::LOAD_RETRY_DELAY, value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+}
+
+/// Arguments of `kvt check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Analytics PostgreSQL (a secret when it holds a password: prefer the environment)
+    #[arg(long, env = env::WAREHOUSE_URL, value_name = "URL", hide_env_values = true)]
+    pub warehouse_url: Option<crate::secret::Secret>,
+
+    /// Schema of kvt's tables [default: kvt]
+    #[arg(long, env = env::WAREHOUSE_SCHEMA, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+
+    /// Lowest pass rate that is not a failure, as a share (0.8 = 80 %; exactly passes) [default: 0.8]
+    #[arg(long, env = env::CHECK_THRESHOLD, value_name = "SHARE")]
+    pub threshold: Option<f64>,
+
+    /// A check catalogue (TOML) replacing the built-in one
+    #[arg(long, env = env::CHECK_CATALOGUE, value_name = "FILE")]
+    pub catalogue: Option<PathBuf>,
+
+    /// Print the full report as JSON on stdout, before the summary line
+    #[arg(long, env = env::CHECK_JSON)]
+    pub json: bool,
 }
 
 const GOLD_EXAMPLES: &str = "\

@@ -51,6 +51,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub silver: SilverConfig,
+    #[serde(default)]
+    pub warehouse: WarehouseConfig,
+    #[serde(default)]
+    pub check: CheckConfig,
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -106,6 +110,30 @@ pub struct SilverConfig {
     pub nginx_tolerance: Option<f64>,
     #[serde(default)]
     pub firebase: FirebaseSilverConfig,
+}
+
+/// `[warehouse]`: `kvt load` and `kvt check`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Schema of kvt's tables (default kvt).
+    pub schema: Option<String>,
+    /// Tables copied at the same time (default 2).
+    pub parallel: Option<usize>,
+    /// Attempts after a transient failure (default 3).
+    pub retries: Option<u32>,
+}
+
+/// `[check]`: the quality gate.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Lowest passing pass rate, as a share (default 0.8).
+    pub threshold: Option<f64>,
+    /// A catalogue replacing the built-in one.
+    pub catalogue: Option<PathBuf>,
+    /// Checks added to the catalogue.
+    pub extra: Option<PathBuf>,
 }
 
 /// `[silver.firebase]`

@@ -84,6 +84,24 @@ vars! {
     NGINX_LOG_FORMAT = "KVT_NGINX_LOG_FORMAT";
     /// Kafka topic whose bronze objects `kvt silver payments|orders` reads.
     TOPIC = "KVT_TOPIC";
+    /// The analytics PostgreSQL (`postgres://user@host:port/db`); may hold a password.
+    WAREHOUSE_URL = "KVT_WAREHOUSE_URL", secret = true;
+    /// The transactional PostgreSQL, only to refuse loading into it (WH-1).
+    OLTP_URL = "KVT_OLTP_URL", secret = true;
+    /// Schema of kvt's tables in the warehouse (default kvt).
+    WAREHOUSE_SCHEMA = "KVT_WAREHOUSE_SCHEMA";
+    /// Tables `kvt load` copies at the same time (default 2).
+    LOAD_PARALLEL = "KVT_LOAD_PARALLEL";
+    /// Attempts of `kvt load` after a transient failure (default 3).
+    LOAD_RETRIES = "KVT_LOAD_RETRIES";
+    /// Delay before the first retry of `kvt load`, doubled at each (default 5s).
+    LOAD_RETRY_DELAY = "KVT_LOAD_RETRY_DELAY";
+    /// Pass rate of `kvt check` below which it exits 1, as a share (default 0.8).
+    CHECK_THRESHOLD = "KVT_CHECK_THRESHOLD";
+    /// A check catalogue (TOML) replacing the built-in one.
+    CHECK_CATALOGUE = "KVT_CHECK_CATALOGUE";
+    /// `kvt check` prints its full report as JSON.
+    CHECK_JSON = "KVT_CHECK_JSON";
     /// Gold domains to build, comma-separated (default all).
     GOLD_DOMAINS = "KVT_GOLD_DOMAINS";
     /// Reference date of `kvt gold` (YYYY-MM-DD; default the run's date in Europe/Paris).

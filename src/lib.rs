@@ -36,3 +36,4 @@ pub mod store;
 pub mod table;
 #[cfg(test)]
 pub mod testkit;
+pub mod warehouse;

@@ -22,6 +22,25 @@ impl Secret {
     }
 }
 
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// A connection URL for messages: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -43,5 +62,17 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("postgres://kvt:s3cret@db:5432/warehouse"),
+            "postgres://kvt:***@db:5432/warehouse"
+        );
+        assert_eq!(
+            redact_url("postgres://kvt@127.0.0.1:5432/warehouse"),
+            "postgres://kvt@127.0.0.1:5432/warehouse"
+        );
     }
 }

@@ -34,33 +34,6 @@ pub fn plan(args: &GoldArgs, ctx: &RunContext) -> anyhow::Result<GoldStep> {
     })
 }
 
-/// Check a built table: its key columns unique and never null.
-fn check_keys(t: &TableDef, df: &DataFrame) -> anyhow::Result<()> {
-    for k in t.key {
-        let nulls = df.column(k)?.null_count();
-        anyhow::ensure!(
-            nulls == 0,
-            "{}: {nulls} null values in key column {k}",
-            t.name
-        );
-    }
-    let distinct = df
-        .select(t.key.iter().copied())?
-        .unique_stable(None, UniqueKeepStrategy::Any, None)?
-        .height();
-    anyhow::ensure!(
-        distinct == df.height(),
-        "{}: {} rows but {distinct} distinct keys ({})",
-        t.name,
-        df.height(),
-        t.key.join(", ")
-    );
-    if let (Some(natural), [k]) = (t.natural, t.key) {
-        gold::common::check_unique(df, k, natural)?;
-    }
-    Ok(())
-}
-
 impl Step for GoldStep {
     fn command(&self) -> &str {
         COMMAND
@@ -95,7 +68,7 @@ impl Step for GoldStep {
             let lf = (t.build)(&silver, &self.ctx);
             let df = tokio::task::block_in_place(|| lf.collect())
                 .map_err(|e| anyhow::anyhow!("building {}: {e}", t.name))?;
-            check_keys(t, &df)?;
+            gold::check_keys(t, &df)?;
             let n = df.height();
             let frames: Vec<(String, DataFrame)> = if n == 0 {
                 vec![(t.name.to_string(), df)]

@@ -1,8 +1,10 @@
 //! Command dispatch: the one match from parsed arguments to a command's `run`.
 
+pub mod check;
 pub mod gold;
 pub mod ingest_drive;
 pub mod ingest_kafka;
+pub mod load;
 pub mod silver;
 
 use crate::cli::{Cli, Command, IngestCommand};
@@ -23,6 +25,8 @@ impl Command {
             }
             Command::Silver(s) => (silver::command_name(s), silver::source_name(s).to_string()),
             Command::Gold(_) => ("gold", String::new()),
+            Command::Load(a) => ("load", a.schema.clone().unwrap_or_default()),
+            Command::Check(a) => ("check", a.schema.clone().unwrap_or_default()),
         }
     }
 }
@@ -47,5 +51,7 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Command::Ingest(IngestCommand::Kafka(a)) => ingest_kafka::run(a, &ctx).await,
         Command::Silver(s) => silver::run(s, &ctx).await,
         Command::Gold(a) => gold::run(a, &ctx).await,
+        Command::Load(a) => load::run(a, &ctx).await,
+        Command::Check(a) => check::run(a, &ctx).await,
     }
 }

@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-use super::common::{month, pct};
+use super::common::{month, pct, sum_eur};
 use super::inputs::Silver;
 use super::Ctx;
 
@@ -19,8 +19,7 @@ pub fn sold_lines(s: &Silver) -> LazyFrame {
     let orders = super::fact_commande::orders(s)
         .filter(col("statut").neq(lit("cancelled")))
         .select([col("order_id"), col("date_commande"), col("coupon_code")]);
-    s.order_items
-        .clone()
+    super::fact_commande_produit::lines(s)
         .inner_join(orders, col("order_id"), col("order_id"))
         .with_column(col("date_commande").dt().date().alias("jour"))
 }
@@ -30,7 +29,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
         .with_column(col("category").fill_null(lit("inconnue")))
         .group_by([col("category"), month(col("jour")).alias("annee_mois")])
         .agg([
-            col("line_amount").sum().alias("chiffre_affaires_eur"),
+            sum_eur(col("line_amount")).alias("chiffre_affaires_eur"),
             col("order_id")
                 .n_unique()
                 .cast(DataType::Int64)

@@ -36,12 +36,25 @@ pub fn key(expr: Expr, dim: &'static str) -> Expr {
     )
 }
 
-/// `YYYYMMDD` as an integer: the key of `dim_date`.
-pub fn date_id(date: Expr) -> Expr {
-    (date.clone().dt().year().cast(DataType::Int32) * lit(10_000)
+/// `YYYYMMDD` as an integer: the key of `dim_date`; null for a date outside
+/// the calendar (`dim_date::first_day()` to `dim_date::last_day(as_of)`), so
+/// that a fact never points at a missing day (decision D-89).
+pub fn date_id(date: Expr, ctx: &super::Ctx) -> Expr {
+    let id = |d: chrono::NaiveDate| {
+        use chrono::Datelike;
+        d.year() * 10_000 + d.month() as i32 * 100 + d.day() as i32
+    };
+    let (first, last) = (
+        id(super::dim_date::first_day()),
+        id(super::dim_date::last_day(ctx.as_of)),
+    );
+    let v = (date.clone().dt().year().cast(DataType::Int32) * lit(10_000)
         + date.clone().dt().month().cast(DataType::Int32) * lit(100)
         + date.dt().day().cast(DataType::Int32))
-    .cast(DataType::Int32)
+    .cast(DataType::Int32);
+    when(v.clone().gt_eq(lit(first)).and(v.clone().lt_eq(lit(last))))
+        .then(v)
+        .otherwise(lit(NULL).cast(DataType::Int32))
 }
 
 /// `YYYY-MM` of a date.
@@ -70,6 +83,23 @@ pub fn clamp_0_100(e: Expr) -> Expr {
         .when(e.clone().gt(lit(100.0)))
         .then(lit(100.0))
         .otherwise(e)
+}
+
+/// The sum of euro amounts (in an aggregation), computed in whole cents:
+/// exact, and the same whatever order the engine adds the rows in (a float
+/// sum is not), so the same silver gives the same bytes (D-80).
+pub fn sum_eur(e: Expr) -> Expr {
+    (e * lit(100.0))
+        .round(0, RoundMode::HalfAwayFromZero)
+        .cast(DataType::Int64)
+        .sum()
+        .cast(DataType::Float64)
+        / lit(100.0)
+}
+
+/// The mean of euro amounts (in an aggregation), from [`sum_eur`].
+pub fn mean_eur(e: Expr) -> Expr {
+    sum_eur(e.clone()) / e.count().cast(DataType::Float64)
 }
 
 /// Count of rows where `cond` holds (in an aggregation).

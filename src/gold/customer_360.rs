@@ -8,10 +8,13 @@
 //!   by the platform); `ltv_crm_eur` = the CRM's own lifetime value (may be
 //!   negative after refunds, CHECK-7).
 //! - `recence_jours` = `--as-of` − the last order's date.
-//! - R, F, M scores 1–5 by rank among customers with at least one order:
-//!   `score = 1 + floor(5 × (rank − 1) ÷ n)`, `rank` = SQL `rank()` (ties share
-//!   the smallest) ascending on −recence (R), nb_commandes (F),
-//!   chiffre_affaires (M). Customers without an order have no scores.
+//! - R, F, M scores 1–5 among customers with at least one order:
+//!   `score = 1 + floor(5 × below ÷ n)`, `below` = how many of those n
+//!   customers have a strictly lower value (SQL `1 + floor(5 * percent_rank)`
+//!   with `rank() - 1` over n), ascending on −recence (R: the most recent get
+//!   5), nb_commandes (F), chiffre_affaires (M). Ties share the score, and the
+//!   lowest value always scores 1 (so the many one-order customers get F=1);
+//!   customers without an order have no scores.
 //! - Segment, first rule that holds: `Champions` R≥4 F≥4 M≥4; `Clients
 //!   fidèles` R≥3 F≥4; `Nouveaux clients` R=5 F=1; `Prometteurs` R≥4 F≤2;
 //!   `À risque` R≤2 F≥3; `Hibernants` R≤2 F≤2; `À surveiller` otherwise;
@@ -22,7 +25,7 @@
 
 use polars::prelude::*;
 
-use super::common::{count_if, key};
+use super::common::{count_if, key, sum_eur};
 use super::inputs::Silver;
 use super::Ctx;
 
@@ -42,22 +45,21 @@ const PROFILE: [&str; 12] = [
     "date_creation_crm",
 ];
 
-fn score(rank_expr: Expr) -> Expr {
-    let n = count_if(rank_expr.clone().is_not_null());
-    (lit(1)
-        + ((rank_expr.cast(DataType::Float64) - lit(1.0)) * lit(5.0) / n.cast(DataType::Float64))
-            .floor())
-    .cast(DataType::Int32)
-}
-
-fn rank_asc(e: Expr) -> Expr {
-    e.rank(
+/// `1 + floor(5 × below ÷ n)`: the share of customers with a strictly lower
+/// value, in fifths, plus one (the lowest value scores 1, the highest 5).
+fn score(value: Expr) -> Expr {
+    let n = count_if(value.clone().is_not_null());
+    let rank = value.rank(
         RankOptions {
             method: RankMethod::Min,
             descending: false,
         },
         None,
-    )
+    );
+    let below = rank.cast(DataType::Float64) - lit(1.0);
+    (lit(1.0) + (below * lit(5.0) / n.cast(DataType::Float64)).floor())
+        .clip_max(lit(5.0))
+        .cast(DataType::Int32)
 }
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
@@ -67,7 +69,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
         .group_by([col("customer_id")])
         .agg([
             len().cast(DataType::Int64).alias("nb_commandes"),
-            col("total_amount").sum().alias("chiffre_affaires_eur"),
+            sum_eur(col("total_amount")).alias("chiffre_affaires_eur"),
             col("date_commande")
                 .dt()
                 .date()
@@ -145,18 +147,18 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
             col("chiffre_affaires_eur").fill_null(lit(0.0)),
         ])
         .with_columns([
-            score(rank_asc(-col("recence_jours").cast(DataType::Float64))).alias("score_r"),
-            score(rank_asc(
+            score(-col("recence_jours").cast(DataType::Float64)).alias("score_r"),
+            score(
                 when(col("nb_commandes").gt(lit(0)))
                     .then(col("nb_commandes").cast(DataType::Float64))
                     .otherwise(lit(NULL).cast(DataType::Float64)),
-            ))
+            )
             .alias("score_f"),
-            score(rank_asc(
+            score(
                 when(col("nb_commandes").gt(lit(0)))
                     .then(col("chiffre_affaires_eur"))
                     .otherwise(lit(NULL).cast(DataType::Float64)),
-            ))
+            )
             .alias("score_m"),
         ])
         .with_columns([

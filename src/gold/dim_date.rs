@@ -1,5 +1,6 @@
 //! `dim_date`: the calendar (GOLD-STAR-1), generated, one row per day from
-//! 2020-01-01 to the end of the year after `--as-of`. `date_id` is the date as
+//! 2000-01-01 to the end of the year after `--as-of` (a fact dated outside it
+//! has a null `date_id`, D-89). `date_id` is the date as
 //! `YYYYMMDD`; `jour_ouvre` follows docs/contracts.md C7 (Monday–Friday minus
 //! French public holidays, Easter Monday, Ascension and Whit Monday included).
 
@@ -29,11 +30,16 @@ const MOIS: [&str; 12] = [
 
 /// First day of the calendar.
 pub fn first_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default()
+    NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()
+}
+
+/// Last day of the calendar: December 31 of the year after `as_of`.
+pub fn last_day(as_of: NaiveDate) -> NaiveDate {
+    NaiveDate::from_ymd_opt(as_of.year() + 1, 12, 31).unwrap_or(as_of)
 }
 
 pub fn build(_s: &super::inputs::Silver, ctx: &Ctx) -> LazyFrame {
-    let last = NaiveDate::from_ymd_opt(ctx.as_of.year() + 1, 12, 31).unwrap_or(ctx.as_of);
+    let last = last_day(ctx.as_of);
     let days: Vec<NaiveDate> = first_day().iter_days().take_while(|d| *d <= last).collect();
     let n = days.len();
     let ints = |f: &dyn Fn(&NaiveDate) -> i32| days.iter().map(f).collect::<Vec<i32>>();

@@ -1,8 +1,8 @@
-//! `dim_produit`: every product sold (order items) or viewed in the app
-//! (Firebase `view_item`), docs/contracts.md C8. `categorie` is the category
-//! most often given on its order lines (ties: alphabetical); `prix_reference_eur`
-//! the median unit price of its order lines, else the median price shown in
-//! the app.
+//! `dim_produit`: every product a fact refers to — sold (order lines) or
+//! named by any app event (`view_item`, `add_to_cart`, `remove_from_cart`…),
+//! docs/contracts.md C8. `categorie` is the category most often given on its
+//! order lines (ties: alphabetical); `prix_reference_eur` the median unit
+//! price of its order lines, else the median price shown by `view_item`.
 
 use polars::prelude::*;
 
@@ -11,18 +11,14 @@ use super::inputs::Silver;
 use super::Ctx;
 
 pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
-    let sold = s
-        .order_items
-        .clone()
+    let sold = super::fact_commande_produit::lines(s)
         .filter(col("product_id").is_not_null())
         .group_by([col("product_id")])
         .agg([
             col("unit_price").median().alias("prix_vente_median"),
             col("event_time").min().dt().date().alias("premiere_vente"),
         ]);
-    let category = s
-        .order_items
-        .clone()
+    let category = super::fact_commande_produit::lines(s)
         .filter(
             col("product_id")
                 .is_not_null()
@@ -39,13 +35,12 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
     let viewed = s
         .firebase
         .clone()
-        .filter(
-            col("event_name")
-                .eq(lit("view_item"))
-                .and(col("product_id").is_not_null()),
-        )
+        .filter(col("product_id").is_not_null())
         .group_by([col("product_id")])
-        .agg([col("price_eur").median().alias("prix_app_median")]);
+        .agg([col("price_eur")
+            .filter(col("event_name").eq(lit("view_item")))
+            .median()
+            .alias("prix_app_median")]);
     let all = sold.clone().select([col("product_id")]).join(
         viewed.clone().select([col("product_id")]),
         [col("product_id")],

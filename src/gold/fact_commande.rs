@@ -43,7 +43,7 @@ pub fn orders(s: &Silver) -> LazyFrame {
     created.left_join(last, col("order_id"), col("order_id"))
 }
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let channel = dim_canal::customer_channel(s);
     orders(s)
         .left_join(channel, col("customer_id"), col("customer_id"))
@@ -51,7 +51,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             key(col("order_id"), "commande").alias("commande_id"),
             col("order_id"),
             key(col("customer_id"), "client").alias("client_id"),
-            date_id(col("date_commande").dt().date()).alias("date_id"),
+            date_id(col("date_commande").dt().date(), ctx).alias("date_id"),
             col("date_commande"),
             super::dim_pays::pays_id(col("delivery_country")).alias("pays_id"),
             col("canal_id"),

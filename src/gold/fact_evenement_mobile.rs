@@ -11,7 +11,7 @@ use super::common::{date_id, key};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let duration = ((col("event_timestamp").max() - col("event_timestamp").min())
         .dt()
         .total_milliseconds(false)
@@ -39,7 +39,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             )
             .alias("evenement_id"),
             col("event_id").alias("code_evenement"),
-            date_id(col("event_date")).alias("date_id"),
+            date_id(col("event_date"), ctx).alias("date_id"),
             col("event_timestamp").alias("horodatage"),
             super::dim_pays::pays_id(col("country")).alias("pays_id"),
             when(col("is_anonymous").not())

@@ -25,7 +25,7 @@ pub fn requests(s: &Silver) -> LazyFrame {
     )
 }
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     requests(s)
         .group_by([col("log_date"), col("endpoint"), col("status_family")])
         .agg([
@@ -48,7 +48,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
                 "web",
             )
             .alias("evenement_id"),
-            date_id(col("log_date")).alias("date_id"),
+            date_id(col("log_date"), ctx).alias("date_id"),
             lit(NULL).cast(DataType::Int32).alias("pays_id"),
             col("endpoint"),
             col("status_family").alias("famille_statut"),

@@ -8,7 +8,7 @@ use super::common::{date_id, key};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     s.kyc
         .clone()
         .filter(col("kyc_ref").is_not_null())
@@ -16,7 +16,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             key(col("kyc_ref"), "kyc").alias("kyc_id"),
             col("kyc_ref"),
             key(col("customer_id"), "client").alias("client_id"),
-            date_id(col("date_soumission")).alias("date_id"),
+            date_id(col("date_soumission"), ctx).alias("date_id"),
             col("date_soumission"),
             col("mois_soumission"),
             col("doc_type")

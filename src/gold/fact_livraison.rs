@@ -11,7 +11,7 @@ use super::common::{date_id, key};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let known = super::fact_commande::orders(s)
         .select([col("order_id")])
         .with_column(lit(true).alias("commande_connue"));
@@ -29,7 +29,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             col("order_id"),
             key(col("customer_id"), "client").alias("client_id"),
             key(col("transporteur"), "transporteur").alias("transporteur_id"),
-            date_id(col("date_expedition")).alias("date_id"),
+            date_id(col("date_expedition"), ctx).alias("date_id"),
             col("date_expedition"),
             col("date_livraison_prevue"),
             col("date_livraison_reelle"),

@@ -9,7 +9,7 @@ use super::common::{date_id, key};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let known = super::fact_commande::orders(s)
         .select([col("order_id")])
         .with_column(lit(true).alias("commande_connue"));
@@ -46,7 +46,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
                 .alias("commande_id"),
             col("order_id"),
             key(col("customer_id"), "client").alias("client_id"),
-            date_id(col("event_time").dt().date()).alias("date_id"),
+            date_id(col("event_time").dt().date(), ctx).alias("date_id"),
             col("event_time").alias("date_paiement"),
             col("amount").alias("montant"),
             col("currency").alias("devise"),

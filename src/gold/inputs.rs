@@ -176,6 +176,9 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
+/// The carrier name given to parcels whose carrier is missing.
+pub const UNKNOWN_CARRIER: &str = "inconnu";
+
 /// The silver inputs of a gold run.
 pub struct Silver {
     pub crm: LazyFrame,
@@ -237,16 +240,34 @@ pub async fn read(store: &Store) -> anyhow::Result<Silver> {
         };
         frames.insert(spec.table, lf);
     }
+    Ok(assemble(frames, missing))
+}
+
+/// The `Silver` inputs of frames read (or built by a test), one per spec;
+/// a table absent from `frames` is empty.
+pub fn assemble(
+    mut frames: std::collections::BTreeMap<&'static str, LazyFrame>,
+    missing: Vec<&'static str>,
+) -> Silver {
+    for spec in specs() {
+        frames.entry(spec.table).or_insert_with(|| empty(&spec));
+    }
     let mut take = |t: &str| frames.remove(t).unwrap_or_default();
-    Ok(Silver {
+    Silver {
         crm: take("crm"),
         orders: take("orders"),
         order_items: take("order_items"),
         payments: take("payments"),
-        logistics: take("logistics"),
+        // A parcel without a carrier still counts: under "inconnu", so that
+        // no fact or KPI has a null carrier key.
+        logistics: take("logistics").with_column(
+            col("transporteur")
+                .fill_null(lit(UNKNOWN_CARRIER))
+                .alias("transporteur"),
+        ),
         kyc: take("kyc"),
         nginx: take("nginx"),
         firebase: take("firebase"),
         missing,
-    })
+    }
 }

@@ -11,10 +11,12 @@
 //! - `score_performance` (0–100) = 0.5 × taux_a_l_heure + 0.3 × (100 −
 //!   taux_retour) + 0.2 × max(0, 100 − 10 × (delai_moyen − 1)): on time,
 //!   rarely returned, and delivered the next business day scores 100.
+//! - A parcel without a shipping date is in no month (it stays in
+//!   `fact_livraison`); a parcel without a carrier counts under `inconnu`.
 
 use polars::prelude::*;
 
-use super::common::{clamp_0_100, count_if, p95, pct};
+use super::common::{clamp_0_100, count_if, mean_eur, p95, pct};
 use super::inputs::Silver;
 use super::Ctx;
 
@@ -29,6 +31,8 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
             [col("code_livraison")],
             JoinArgs::new(JoinType::Left),
         )
+        // A parcel not shipped yet has no month; it stays in fact_livraison.
+        .filter(col("date_expedition").is_not_null())
         .group_by([
             col("transporteur_id"),
             col("transporteur"),
@@ -45,7 +49,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
                 .mean()
                 .alias("delai_moyen_jours_ouvres"),
             p95(col("delai_jours_ouvres")).alias("delai_p95_jours_ouvres"),
-            col("frais_livraison_eur").mean().alias("cout_moyen_eur"),
+            mean_eur(col("frais_livraison_eur")).alias("cout_moyen_eur"),
         ])
         .with_columns([
             pct(col("nb_a_l_heure"), col("nb_livrees")).alias("taux_a_l_heure_pct"),

@@ -35,7 +35,7 @@ pub mod web_daily;
 pub mod web_endpoints;
 
 use chrono::NaiveDate;
-use polars::prelude::LazyFrame;
+use polars::prelude::{DataFrame, LazyFrame, UniqueKeepStrategy};
 
 use inputs::Silver;
 
@@ -241,3 +241,33 @@ pub const TABLES: &[TableDef] = &[
 pub fn table(name: &str) -> Option<&'static TableDef> {
     TABLES.iter().find(|t| t.name == name)
 }
+
+/// Check a built table: its key columns unique and never null.
+pub fn check_keys(t: &TableDef, df: &DataFrame) -> anyhow::Result<()> {
+    for k in t.key {
+        let nulls = df.column(k)?.null_count();
+        anyhow::ensure!(
+            nulls == 0,
+            "{}: {nulls} null values in key column {k}",
+            t.name
+        );
+    }
+    let distinct = df
+        .select(t.key.iter().copied())?
+        .unique_stable(None, UniqueKeepStrategy::Any, None)?
+        .height();
+    anyhow::ensure!(
+        distinct == df.height(),
+        "{}: {} rows but {distinct} distinct keys ({})",
+        t.name,
+        df.height(),
+        t.key.join(", ")
+    );
+    if let (Some(natural), [k]) = (t.natural, t.key) {
+        common::check_unique(df, k, natural)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@
 
 use polars::prelude::*;
 
-use super::common::{count_if, key, month, pct};
+use super::common::{count_if, key, month, pct, sum_eur};
 use super::inputs::Silver;
 use super::Ctx;
 
@@ -35,9 +35,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
     let orders = super::fact_commande::orders(s)
         .filter(col("statut").neq(lit("cancelled")))
         .select([col("order_id"), col("channel"), col("date_commande")]);
-    let lines = s
-        .order_items
-        .clone()
+    let lines = super::fact_commande_produit::lines(s)
         .filter(col("product_id").is_not_null())
         .inner_join(orders, col("order_id"), col("order_id"))
         .group_by([
@@ -45,7 +43,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             month(col("date_commande").dt().date()).alias("annee_mois"),
         ])
         .agg([
-            col("line_amount").sum().alias("chiffre_affaires_eur"),
+            sum_eur(col("line_amount")).alias("chiffre_affaires_eur"),
             col("quantity")
                 .sum()
                 .cast(DataType::Int64)

@@ -5,7 +5,7 @@
 
 use polars::prelude::*;
 
-use super::common::{key, rank_desc};
+use super::common::{key, rank_desc, sum_eur};
 use super::inputs::Silver;
 use super::Ctx;
 
@@ -24,7 +24,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
                 .filter(col("jour").gt(from).and(col("jour").lt_eq(to)))
                 .group_by([col("product_id")])
                 .agg([
-                    col("line_amount").sum().alias("chiffre_affaires_eur"),
+                    sum_eur(col("line_amount")).alias("chiffre_affaires_eur"),
                     col("quantity")
                         .sum()
                         .cast(DataType::Int64)

@@ -14,7 +14,7 @@ use super::common::{count_if, date_id, p95, pct};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let fam = |f: &str| count_if(col("status_family").eq(lit(f.to_string())));
     s.nginx
         .clone()
@@ -30,7 +30,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             col("response_time_ms").mean().alias("latence_moyenne_ms"),
         ])
         .select([
-            date_id(col("log_date")).alias("date_id"),
+            date_id(col("log_date"), ctx).alias("date_id"),
             col("log_date").alias("date"),
             col("nb_requetes"),
             pct(col("nb_requetes") - col("nb_5xx"), col("nb_requetes")).alias("disponibilite_pct"),
@@ -43,5 +43,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
             col("latence_moyenne_ms"),
             col("nb_requetes_bots"),
         ])
+        // A day outside the calendar has no key (D-89).
+        .filter(col("date_id").is_not_null())
         .sort(["date_id"], SortMultipleOptions::default())
 }

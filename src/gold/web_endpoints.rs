@@ -11,7 +11,7 @@ use super::common::{count_if, date_id, key, p95, pct, rank_desc};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let over_day = |e: Expr| e.over([col("log_date")]).unwrap_or_else(|_| lit(NULL));
     super::fact_evenement_web::requests(s)
         .group_by([col("log_date"), col("endpoint")])
@@ -36,7 +36,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
                 "endpoint",
             )
             .alias("endpoint_jour_id"),
-            date_id(col("log_date")).alias("date_id"),
+            date_id(col("log_date"), ctx).alias("date_id"),
             col("endpoint"),
             col("nb_requetes"),
             col("nb_erreurs"),

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod fake_drive;
 pub mod services;
 pub mod silver;

@@ -294,3 +294,221 @@ pub fn unique_prefix(name: &str) -> String {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
+
+// ------------------------------------------------------------- PostgreSQL
+
+/// A private PostgreSQL cluster (Debian's server binaries) on 127.0.0.1,
+/// shared by the test run and killed with it.
+pub struct Postgres {
+    pub port: u16,
+    user: String,
+    bin: PathBuf,
+    /// uid/gid the server runs as (the `postgres` user when tests run as root).
+    ids: Option<(u32, u32)>,
+}
+
+static POSTGRES: OnceLock<Option<Postgres>> = OnceLock::new();
+
+fn pg_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// A command that runs as `ids` (PostgreSQL refuses to run as root).
+fn as_user(mut cmd: Command, ids: Option<(u32, u32)>, die_with_us: bool) -> Command {
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        cmd.pre_exec(move || {
+            // Credentials first: changing them clears the parent-death signal.
+            if let Some((uid, gid)) = ids {
+                if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if die_with_us {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+impl Postgres {
+    fn start() -> Result<Postgres, String> {
+        let bin = pg_bin()
+            .ok_or("no PostgreSQL server in /usr/lib/postgresql (apt install postgresql)")?;
+        let root = unsafe { libc::geteuid() } == 0;
+        let ids = if root {
+            let name = std::ffi::CString::new("postgres").unwrap();
+            let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+            if pw.is_null() {
+                return Err("running as root and there is no `postgres` user".into());
+            }
+            Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+        } else {
+            None
+        };
+        let user = if root {
+            "postgres".to_string()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "postgres".into())
+        };
+        let dir = std::env::temp_dir().join(format!("kvt-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        if let Some((uid, gid)) = ids {
+            let c = std::ffi::CString::new(dir.to_string_lossy().as_bytes()).unwrap();
+            unsafe { libc::chown(c.as_ptr(), uid, gid) };
+        }
+        let data = dir.join("data");
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .args(["-D"])
+            .arg(&data)
+            .args(["-U", &user, "--auth=trust", "-E", "UTF8", "--locale=C"])
+            .current_dir("/")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let out = as_user(initdb, ids, false)
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("postgres.log")).map_err(|e| e.to_string())?;
+        if let Some((uid, gid)) = ids {
+            let c = std::ffi::CString::new(dir.join("postgres.log").to_string_lossy().as_bytes())
+                .unwrap();
+            unsafe { libc::chown(c.as_ptr(), uid, gid) };
+        }
+        let mut server = Command::new(bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&dir)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=100",
+            ])
+            .current_dir("/")
+            .stdout(Stdio::null())
+            .stderr(log);
+        let server = as_user(server, ids, true);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut server = server;
+        std::thread::spawn(move || match server.spawn() {
+            Ok(mut c) => {
+                let _ = tx.send(Ok(()));
+                let _ = c.wait();
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        });
+        rx.recv().map_err(|e| e.to_string())??;
+        if !wait_for_port(port, Duration::from_secs(30)) {
+            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            return Err(format!(
+                "PostgreSQL did not listen on {port} within 30 s:\n{log}"
+            ));
+        }
+        Ok(Postgres {
+            port,
+            user,
+            bin,
+            ids,
+        })
+    }
+
+    /// A new empty database of its own; its URL.
+    pub fn database(&self, name: &str) -> String {
+        let db = format!(
+            "{name}_{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut c = Command::new(self.bin.join("createdb"));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            &self.user,
+            &db,
+        ])
+        .current_dir("/");
+        let out = as_user(c, self.ids, false).output().unwrap();
+        assert!(
+            out.status.success(),
+            "createdb {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.url(&db)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{}@127.0.0.1:{}/{db}", self.user, self.port)
+    }
+
+    /// Run SQL with psql; its output (tuples only, `|`-separated).
+    pub fn psql(&self, url: &str, sql: &str) -> String {
+        let mut c = Command::new(self.bin.join("psql"));
+        c.args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .current_dir("/");
+        let out = as_user(c, self.ids, false).output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// The PostgreSQL cluster of the test run, or `None` (skip) outside CI when
+/// it cannot start; in CI a failure.
+pub fn postgres() -> Option<&'static Postgres> {
+    POSTGRES
+        .get_or_init(|| match Postgres::start() {
+            Ok(p) => Some(p),
+            Err(e) if in_ci() => panic!("PostgreSQL unavailable in CI: {e}"),
+            Err(e) => {
+                eprintln!("SKIP: PostgreSQL unavailable ({e}); `make test` installs it");
+                None
+            }
+        })
+        .as_ref()
+}

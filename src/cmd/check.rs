@@ -1,0 +1,144 @@
+//! `kvt check`: the quality gate on the warehouse.
+
+use anyhow::Context as _;
+
+use crate::cli::CheckArgs;
+use crate::lineage::Dataset;
+use crate::run::{print_line, ExitStatus, Report, RunContext, Step};
+use crate::secret::{redact_url, Secret};
+use crate::store::Store;
+use crate::warehouse::{self, check};
+
+const COMMAND: &str = "check";
+
+pub struct CheckStep {
+    store: Store,
+    warehouse: Secret,
+    schema: String,
+    threshold: f64,
+    checks: Vec<check::Check>,
+    json: bool,
+}
+
+pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
+    let threshold = args.threshold.or(ctx.config.check.threshold).unwrap_or(0.8);
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&threshold),
+        "--threshold {threshold}: a share between 0 and 1 (0.8 = 80 %)"
+    );
+    let mut checks = match args
+        .catalogue
+        .clone()
+        .or(ctx.config.check.catalogue.clone())
+    {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the check catalogue {}", path.display()))?;
+            check::parse(&text, &path.display().to_string())?
+        }
+        None => check::parse(check::CATALOGUE, "the built-in catalogue")?,
+    };
+    if let Some(path) = &ctx.config.check.extra {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the extra checks {}", path.display()))?;
+        checks.extend(check::parse(&text, &path.display().to_string())?);
+    }
+    Ok(CheckStep {
+        store: ctx.open_store()?,
+        warehouse: crate::cmd::load::warehouse_url(args.warehouse_url.as_ref())?,
+        schema: crate::cmd::load::schema(args.schema.as_deref(), ctx)?,
+        threshold,
+        checks,
+        json: args.json,
+    })
+}
+
+impl Step for CheckStep {
+    fn command(&self) -> &str {
+        COMMAND
+    }
+    fn name(&self) -> &str {
+        &self.schema
+    }
+    fn lock_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+    fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
+        let ns = crate::cmd::load::warehouse_namespace(&self.warehouse);
+        let mut tables: Vec<&str> = self.checks.iter().map(|c| c.table.as_str()).collect();
+        tables.sort_unstable();
+        tables.dedup();
+        let inputs = tables
+            .iter()
+            .map(|t| Dataset::new(ns.clone(), format!("{}.{t}", self.schema)))
+            .collect();
+        let outputs = ["quality_check_runs", "quality_check_results"]
+            .iter()
+            .map(|t| Dataset::new(ns.clone(), format!("{}.{t}", self.schema)))
+            .collect();
+        (inputs, outputs)
+    }
+
+    async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
+        let mut client = warehouse::connect(&self.warehouse, "warehouse").await?;
+        warehouse::migrate(&client, &self.schema).await?;
+        let (results, v) = check::run(
+            &mut client,
+            &self.schema,
+            &self.checks,
+            self.threshold,
+            &ctx.run_id,
+        )
+        .await?;
+        if self.json {
+            print_line(&serde_json::json!({ "verdict": v, "checks": results }).to_string());
+        }
+        let failing: Vec<String> = results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| match (&r.error, r.failing_rows) {
+                (Some(e), _) => format!("{} (error: {e})", r.id),
+                (None, Some(n)) => format!("{} ({n} rows)", r.id),
+                (None, None) => r.id.clone(),
+            })
+            .collect();
+        for r in results.iter().filter(|r| !r.passed) {
+            tracing::warn!(check = %r.id, table = %r.table, failing_rows = ?r.failing_rows, error = ?r.error, "check failed");
+        }
+        let mut report = Report::new(if v.passed {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Rejected
+        });
+        if !v.passed {
+            report.error = Some(format!(
+                "pass rate {:.1} % is below the {:.1} % threshold; failing: {}",
+                v.pass_rate * 100.0,
+                v.threshold * 100.0,
+                failing.join(", ")
+            ));
+        }
+        report
+            .field("warehouse", redact_url(self.warehouse.expose()))
+            .field("schema", self.schema.clone())
+            .field("checks_run", v.checks_run)
+            .field("checks_passed", v.checks_passed)
+            .field("checks_failed", v.checks_failed)
+            .field("warnings", v.warnings)
+            .field("pass_rate", (v.pass_rate * 10_000.0).round() / 10_000.0)
+            .field("threshold", v.threshold)
+            .field("failing", failing);
+        report.rows_in = v.checks_run as u64;
+        report.rows_out = v.checks_passed as u64;
+        report.rows_rejected = v.checks_failed as u64;
+        let (inputs, outputs) = self.datasets();
+        report.inputs = inputs;
+        report.outputs = outputs;
+        Ok(report)
+    }
+}
+
+pub async fn run(args: &CheckArgs, ctx: &RunContext) -> ExitStatus {
+    let name = args.schema.clone().unwrap_or_default();
+    ctx.execute(COMMAND, &name, async { plan(args, ctx) }).await
+}

@@ -1,0 +1,215 @@
+//! The analytics PostgreSQL (SPEC §2.4, §3.10–§3.11): connections, the
+//! isolation rule (never the transactional database, WH-1, LOAD-2), the
+//! versioned schema (`sql/*.sql`), and the two commands that use it:
+//! [`load`] and [`check`].
+
+pub mod check;
+pub mod copy;
+pub mod load;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, NoTls};
+
+use crate::secret::{redact_url, Secret};
+
+/// The schema files, applied in this order (`{schema}` = the target schema).
+pub const DDL: &[(&str, &str)] = &[
+    ("001_star.sql", include_str!("sql/001_star.sql")),
+    ("002_aggregates.sql", include_str!("sql/002_aggregates.sql")),
+    ("003_quality.sql", include_str!("sql/003_quality.sql")),
+];
+
+/// Default schema of kvt's tables.
+pub const DEFAULT_SCHEMA: &str = "kvt";
+
+/// A schema name kvt accepts: lower-case letters, digits, `_`.
+pub fn check_schema(s: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !s.is_empty()
+            && s.len() <= 48
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "invalid schema name `{s}` (lower-case letters, digits and `_`, starting with a letter)"
+    );
+    Ok(())
+}
+
+/// Is a failure worth another attempt (the server restarting, a dropped
+/// connection), rather than a permanent error (bad data, bad SQL, rights)?
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(pg) = c.downcast_ref::<tokio_postgres::Error>() {
+            if pg.is_closed() {
+                return true;
+            }
+            if let Some(db) = pg.as_db_error() {
+                let code = db.code().code();
+                // 08: connection exception; 57P01-3: admin shutdown, crash
+                // shutdown, cannot connect now; 40001/40P01: retry a transaction.
+                return code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01");
+            }
+            // No server answer at all: the connection failed or broke.
+            return true;
+        }
+        c.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
+/// Connect (the connection runs on its own task).
+pub async fn connect(url: &Secret, what: &str) -> anyhow::Result<Client> {
+    let (client, conn) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_postgres::connect(url.expose(), NoTls),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "connecting to the {what} database {}: timed out after 30 s",
+            redact_url(url.expose())
+        )
+    })?
+    .with_context(|| {
+        format!(
+            "connecting to the {what} database {}",
+            redact_url(url.expose())
+        )
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("database connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+/// What identifies a database: the cluster's system identifier (unique per
+/// `initdb`) and the database name — not the URL, which can differ for the
+/// same database (host names, ports behind a proxy).
+pub async fn identity(client: &Client) -> anyhow::Result<(String, String)> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database()::text",
+            &[],
+        )
+        .await
+        .context("reading the database identity (pg_control_system)")?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Refuse to go on when the warehouse is the transactional database (WH-1).
+pub async fn ensure_isolated(warehouse: &Client, oltp_url: Option<&Secret>) -> anyhow::Result<()> {
+    let Some(oltp_url) = oltp_url else {
+        return Ok(());
+    };
+    let oltp = connect(oltp_url, "transactional").await?;
+    let (w, o) = (identity(warehouse).await?, identity(&oltp).await?);
+    anyhow::ensure!(
+        w != o,
+        "refusing to run: the warehouse (KVT_WAREHOUSE_URL) is the transactional database (KVT_OLTP_URL): cluster {} database `{}`. Analytics must never run on the transactional PostgreSQL (WH-1)",
+        w.0,
+        w.1
+    );
+    Ok(())
+}
+
+/// Create the schema and apply the DDL files not yet applied (recorded in
+/// `<schema>.schema_migrations` with their SHA-256). The files are
+/// idempotent; a file changed since it was applied is applied again.
+pub async fn migrate(client: &Client, schema: &str) -> anyhow::Result<Vec<String>> {
+    check_schema(schema)?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+                 name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+        ))
+        .await
+        .with_context(|| format!("creating schema {schema}"))?;
+    let mut applied = Vec::new();
+    for (name, sql) in DDL {
+        let sha = hex::encode(Sha256::digest(sql.as_bytes()));
+        let done = client
+            .query_opt(
+                &format!("SELECT sha256 FROM {schema}.schema_migrations WHERE name = $1"),
+                &[name],
+            )
+            .await?
+            .map(|r| r.get::<_, String>(0));
+        if done.as_deref() == Some(sha.as_str()) {
+            continue;
+        }
+        client
+            .batch_execute(&sql.replace("{schema}", schema))
+            .await
+            .with_context(|| format!("applying {name}"))?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {schema}.schema_migrations (name, sha256) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()"
+                ),
+                &[name, &sha],
+            )
+            .await?;
+        applied.push((*name).to_string());
+    }
+    Ok(applied)
+}
+
+/// Run `f` up to `1 + retries` times while it fails with a transient error,
+/// waiting `delay`, then twice as long, between attempts.
+pub async fn with_retries<T, F, Fut>(
+    retries: u32,
+    delay: Duration,
+    what: &str,
+    mut f: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut wait = delay;
+    for attempt in 0..=retries {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < retries && is_transient(&e) => {
+                tracing::warn!(
+                    attempt = attempt + 1,
+                    "{what} failed ({}); retrying in {wait:?}",
+                    crate::run::error_chain(&e)
+                );
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names() {
+        assert!(check_schema("kvt").is_ok());
+        assert!(check_schema("kvt_2026").is_ok());
+        for bad in ["", "Kvt", "1kvt", "kvt; drop table x", "a-b", "kvt.x"] {
+            assert!(check_schema(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ddl_uses_the_schema_placeholder_only() {
+        for (name, sql) in DDL {
+            assert!(sql.contains("{schema}."), "{name}");
+            assert!(!sql.contains(" kvt."), "{name} hard-codes the schema");
+        }
+    }
+}
