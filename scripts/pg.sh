@@ -13,8 +13,8 @@
 #     authentication for local (unix socket) and 127.0.0.1 connections only.
 #   - The server listens on 127.0.0.1:PORT only (PORT defaults to a free port picked
 #     by the kernel), its unix socket is in DIR, its log is DIR/postgres.log.
-#     Durability is off (fsync, synchronous_commit, full_page_writes): the data
-#     does not survive a machine crash. Never put anything of value in it.
+#     Durability is off (fsync, synchronous_commit, full_page_writes; wal_level
+#     minimal, no replication): the data does not survive a machine crash. Never put anything of value in it.
 #   - Databases `warehouse` and `oltp` are created if missing.
 #   - DIR/url.env gets the two URL lines, which are also printed on stdout
 #     (everything else goes to stderr). The database user is `postgres` when run
@@ -218,6 +218,8 @@ unix_socket_directories = $(q "$HOME_DIR")
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
 shared_buffers = 128MB
 max_connections = 50
 CONF

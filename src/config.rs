@@ -230,13 +230,19 @@ impl Config {
                 let mut cfg = Config::parse(&text, &path.display().to_string())?;
                 // Relative source paths are relative to the configuration file.
                 let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
-                for src in cfg.sources.values_mut() {
-                    if let Some(p) = &src.path {
-                        if p.is_relative() && !base.as_os_str().is_empty() {
-                            src.path = Some(base.join(p));
+                let relative = |p: &mut Option<PathBuf>| {
+                    if let Some(q) = p.as_ref() {
+                        if q.is_relative() && !base.as_os_str().is_empty() {
+                            *p = Some(base.join(q));
                         }
                     }
+                };
+                for src in cfg.sources.values_mut() {
+                    relative(&mut src.path);
                 }
+                // So are the check catalogues.
+                relative(&mut cfg.check.catalogue);
+                relative(&mut cfg.check.extra);
                 Ok(cfg)
             }
             None => Config::parse(DEFAULT_TOML, "built-in defaults"),

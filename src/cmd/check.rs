@@ -41,7 +41,13 @@ pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
     if let Some(path) = &ctx.config.check.extra {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the extra checks {}", path.display()))?;
-        checks.extend(check::parse(&text, &path.display().to_string())?);
+        // An extra check with a catalogue check's id replaces it.
+        for c in check::parse(&text, &path.display().to_string())? {
+            match checks.iter_mut().find(|k| k.id == c.id) {
+                Some(k) => *k = c,
+                None => checks.push(c),
+            }
+        }
     }
     Ok(CheckStep {
         store: ctx.open_store()?,

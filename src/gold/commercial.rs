@@ -24,7 +24,7 @@ pub fn sold_lines(s: &Silver) -> LazyFrame {
         .with_column(col("date_commande").dt().date().alias("jour"))
 }
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     sold_lines(s)
         .with_column(col("category").fill_null(lit("inconnue")))
         .group_by([col("category"), month(col("jour")).alias("annee_mois")])
@@ -47,6 +47,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
         .select([
             col("category").alias("categorie"),
             col("annee_mois"),
+            super::common::month_date_id(col("annee_mois"), ctx).alias("date_id"),
             col("chiffre_affaires_eur"),
             col("nb_commandes"),
             (col("chiffre_affaires_eur") / col("nb_commandes").cast(DataType::Float64))

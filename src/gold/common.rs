@@ -57,6 +57,20 @@ pub fn date_id(date: Expr, ctx: &super::Ctx) -> Expr {
         .otherwise(lit(NULL).cast(DataType::Int32))
 }
 
+/// The `date_id` of the first day of a `YYYY-MM` month (the monthly tables'
+/// join to `dim_date`, GOLD-PROD-1, GOLD-KYC-1, GOLD-LOG-1, GOLD-COM-3);
+/// null outside the calendar.
+pub fn month_date_id(annee_mois: Expr, ctx: &super::Ctx) -> Expr {
+    date_id(
+        (annee_mois + lit("-01")).str().to_date(StrptimeOptions {
+            format: Some("%Y-%m-%d".into()),
+            strict: false,
+            ..Default::default()
+        }),
+        ctx,
+    )
+}
+
 /// `YYYY-MM` of a date.
 pub fn month(date: Expr) -> Expr {
     date.dt().strftime("%Y-%m")
@@ -99,7 +113,10 @@ pub fn sum_eur(e: Expr) -> Expr {
 
 /// The mean of euro amounts (in an aggregation), from [`sum_eur`].
 pub fn mean_eur(e: Expr) -> Expr {
-    sum_eur(e.clone()) / e.count().cast(DataType::Float64)
+    let n = e.clone().count();
+    when(n.clone().gt(lit(0)))
+        .then(sum_eur(e) / n.cast(DataType::Float64))
+        .otherwise(lit(NULL).cast(DataType::Float64))
 }
 
 /// Count of rows where `cond` holds (in an aggregation).

@@ -10,8 +10,8 @@
 //! - `recence_jours` = `--as-of` − the last order's date.
 //! - R, F, M scores 1–5 among customers with at least one order:
 //!   `score = 1 + floor(5 × below ÷ n)`, `below` = how many of those n
-//!   customers have a strictly lower value (SQL `1 + floor(5 * percent_rank)`
-//!   with `rank() - 1` over n), ascending on −recence (R: the most recent get
+//!   customers have a strictly lower value (SQL `1 + floor(5.0 * (rank()
+//!   over (order by v) - 1) / n)`), ascending on −recence (R: the most recent get
 //!   5), nb_commandes (F), chiffre_affaires (M). Ties share the score, and the
 //!   lowest value always scores 1 (so the many one-order customers get F=1);
 //!   customers without an order have no scores.

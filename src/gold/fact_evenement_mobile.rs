@@ -30,8 +30,14 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
         )
         .select([
             key(
+                // Silver's identity of an event (D-49): the same id under two
+                // names on one day is two events.
                 concat_str(
-                    [col("event_date").cast(DataType::String), col("event_id")],
+                    [
+                        col("event_date").cast(DataType::String),
+                        col("event_name"),
+                        col("event_id"),
+                    ],
                     "|",
                     true,
                 ),

@@ -12,8 +12,9 @@
 //!   `taux_sla_respecte_pct` = (dossiers − sla_depassé − décisions tardives) ÷
 //!   dossiers × 100;
 //! - `score_conformite` (0–100) = 0.4 × taux_traitement + 0.4 ×
-//!   taux_sla_respecte + 0.2 × max(0, 100 − 10 × delai_p95) — a file decided
-//!   within a business day scores 100 on the last term, ten days 0.
+//!   taux_sla_respecte + 0.2 × max(0, 100 − 10 × delai_p95) — a p95 of 0
+//!   business days (decided the day of submission) scores 100 on the last
+//!   term, one day 90, ten days or more 0.
 //!
 //! `gold_kyc_motifs_refus` gives the distribution of refusal reasons
 //! (GOLD-KYC-2): per month, type and reason, the count and its share of the
@@ -70,6 +71,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
         )
         .select([
             col("mois_soumission").alias("annee_mois"),
+            super::common::month_date_id(col("mois_soumission"), ctx).alias("date_id"),
             col("type_document"),
             col("source"),
             col("nb_dossiers"),
@@ -116,6 +118,7 @@ pub fn reasons(s: &Silver, ctx: &Ctx) -> LazyFrame {
         )
         .select([
             col("mois_soumission").alias("annee_mois"),
+            super::common::month_date_id(col("mois_soumission"), ctx).alias("date_id"),
             col("type_document"),
             col("source"),
             col("motif_refus"),

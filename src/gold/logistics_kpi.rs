@@ -70,6 +70,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
             col("transporteur_id"),
             col("transporteur"),
             col("annee_mois"),
+            super::common::month_date_id(col("annee_mois"), ctx).alias("date_id"),
             col("nb_livraisons"),
             col("nb_livrees"),
             col("nb_en_cours"),

@@ -15,11 +15,11 @@
 
 use polars::prelude::*;
 
-use super::common::{count_if, key, month, pct, sum_eur};
+use super::common::{count_if, key, month, month_date_id, pct, sum_eur};
 use super::inputs::Silver;
 use super::Ctx;
 
-pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
+pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let app = s
         .firebase
         .clone()
@@ -82,6 +82,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
         key(col("product_id"), "produit").alias("produit_id"),
         col("product_id").alias("code_produit"),
         col("annee_mois"),
+        month_date_id(col("annee_mois"), ctx).alias("date_id"),
         col("vues"),
         col("ajouts_panier"),
         col("commandes_app"),

@@ -179,6 +179,14 @@ pub async fn run(
     }
     let v = verdict(&results, threshold);
     let tx = client.transaction().await?;
+    // A scheduler's retry may reuse the run id: its latest attempt wins.
+    for t in ["quality_check_results", "quality_check_runs"] {
+        tx.execute(
+            &format!("DELETE FROM {schema}.{t} WHERE run_id = $1"),
+            &[&run_id],
+        )
+        .await?;
+    }
     tx.execute(
         &format!(
             "INSERT INTO {schema}.quality_check_runs

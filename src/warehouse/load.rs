@@ -3,15 +3,18 @@
 //! 1. Refuse the transactional database (WH-1): the warehouse and the OLTP
 //!    database are compared by cluster system identifier and name.
 //! 2. Apply the versioned schema (`sql/*.sql`).
-//! 3. COPY each gold table into an unlogged staging table
-//!    (`<schema>_staging.<table>`), several tables at a time over a small
-//!    pool of connections (LOAD-3).
+//! 3. Build each gold table complete in `<schema>_staging.<table>`: COPY,
+//!    then its keys and indexes, then ANALYZE; several tables at a time over
+//!    a small pool of connections (LOAD-3).
+//!    The live schema's foreign keys are added between the staging tables
+//!    (validated there, outside the switch).
 //! 4. One transaction switches everything (LOAD-4): the schema's foreign
-//!    keys are dropped, every table truncated and refilled from its staging
-//!    table (dimensions first), the foreign keys added back (validated in one
-//!    pass each), and the load recorded in `<schema>.load_runs`. Dashboards
-//!    see yesterday's tables until the commit, then today's: never a
-//!    half-loaded or missing table; a failure anywhere leaves yesterday's.
+//!    keys are dropped, every live table replaced by its staging table
+//!    (`DROP` + `ALTER TABLE … SET SCHEMA`, keeping the table's comment and
+//!    privileges; its foreign keys move with it), and the load
+//!    recorded in `<schema>.load_runs`. Dashboards see yesterday's tables
+//!    until the commit, then today's: never a half-loaded or missing table;
+//!    a failure anywhere leaves yesterday's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +46,8 @@ pub struct Settings {
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub tables: Vec<(String, u64)>,
-    /// Milliseconds each table's COPY into staging took.
+    /// Milliseconds each table's COPY into staging took (rows only, before
+    /// its keys and indexes are built).
     pub table_copy_ms: Vec<(String, u64)>,
     pub rows: u64,
     pub cleaned: Cleaned,
@@ -53,54 +57,196 @@ pub struct Outcome {
     pub migrations: Vec<String>,
 }
 
-/// COPY one frame into `<schema>_staging.<table>`.
+/// Build `<schema>_staging.<table>` complete: same columns, defaults, checks
+/// and column comments as the live table, the rows (COPY), then its primary
+/// key, unique constraints and indexes (built once, after the rows), then
+/// statistics. Only foreign keys are left to the swap. One transaction from
+/// `CREATE TABLE` to the last index: on a server with `wal_level = minimal`
+/// the rows skip the write-ahead log.
 async fn copy_table(
     client: &Client,
     schema: &str,
     table: &str,
     df: Arc<DataFrame>,
-) -> anyhow::Result<Cleaned> {
+) -> anyhow::Result<(Cleaned, Duration)> {
+    let started = Instant::now();
+    let live = format!("{schema}.{table}");
     let staging = format!("{schema}_staging.{table}");
     client
         .batch_execute(&format!(
-            "DROP TABLE IF EXISTS {staging};
-             CREATE UNLOGGED TABLE {staging} (LIKE {schema}.{table} INCLUDING DEFAULTS);"
+            "BEGIN;
+             DROP TABLE IF EXISTS {staging};
+             CREATE TABLE {staging} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS
+               INCLUDING COMMENTS INCLUDING STORAGE);"
         ))
         .await
-        .with_context(|| format!("creating {staging} (does {schema}.{table} exist?)"))?;
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect();
+        .with_context(|| format!("creating {staging} (does {live} exist?)"))?;
+    // The target type of every column, in the frame's order.
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attnum > 0
+               AND NOT a.attisdropped",
+            &[&staging],
+        )
+        .await?;
+    let pg_types: std::collections::HashMap<String, String> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut columns = Vec::new();
+    let mut types = Vec::new();
+    for c in df.get_column_names() {
+        let ty = pg_types.get(c.as_str()).with_context(|| {
+            format!("gold column {c} has no column in {live} (a migration is missing)")
+        })?;
+        types.push(
+            copy::PgType::parse(ty).with_context(|| {
+                format!("{live}.{c} has type {ty}, which kvt load does not write")
+            })?,
+        );
+        columns.push(format!("\"{c}\""));
+    }
+    let types = Arc::new(types);
     let sink = client
         .copy_in(&format!(
-            "COPY {staging} ({}) FROM STDIN",
+            "COPY {staging} ({}) FROM STDIN (FORMAT binary)",
             columns.join(", ")
         ))
         .await
         .with_context(|| format!("starting COPY into {staging}"))?;
     futures::pin_mut!(sink);
+    sink.send(Bytes::from_static(copy::HEADER))
+        .await
+        .with_context(|| format!("starting COPY into {staging}"))?;
     let mut cleaned = Cleaned::default();
     let mut from = 0;
     while from < df.height() {
         let to = (from + CHUNK_ROWS).min(df.height());
-        let frame = Arc::clone(&df);
+        let (frame, types) = (Arc::clone(&df), Arc::clone(&types));
         let (bytes, c) =
-            tokio::task::spawn_blocking(move || copy::encode(&frame, from, to)).await??;
+            tokio::task::spawn_blocking(move || copy::encode(&frame, &types, from, to))
+                .await?
+                .with_context(|| format!("encoding rows {from}..{to} of {table}"))?;
         cleaned += c;
         sink.send(Bytes::from(bytes))
             .await
             .with_context(|| format!("copying rows {from}..{to} into {staging}"))?;
         from = to;
     }
+    sink.send(Bytes::from_static(copy::TRAILER))
+        .await
+        .with_context(|| format!("finishing COPY into {staging}"))?;
     sink.finish()
         .await
         .with_context(|| format!("finishing COPY into {staging}"))?;
-    Ok(cleaned)
+
+    let copied = started.elapsed();
+    // Keys and indexes of the live table, recreated on the staging one.
+    let keys = client
+        .query(
+            "SELECT c.conname::text, pg_get_constraintdef(c.oid)
+             FROM pg_constraint c WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u')
+             ORDER BY c.contype, c.conname",
+            &[&live],
+        )
+        .await?;
+    for k in &keys {
+        let (name, def): (String, String) = (k.get(0), k.get(1));
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {staging} ADD CONSTRAINT {name} {def}"
+            ))
+            .await
+            .with_context(|| format!("key {name} of {live} on the new rows"))?;
+    }
+    let indexes = client
+        .query(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+             WHERE i.indrelid = $1::text::regclass
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+             ORDER BY 1",
+            &[&live],
+        )
+        .await?;
+    for i in &indexes {
+        let def: String = i.get(0);
+        let def = def.replacen(&format!(" ON {live} "), &format!(" ON {staging} "), 1);
+        client
+            .batch_execute(&def)
+            .await
+            .with_context(|| format!("index on {staging}: {def}"))?;
+    }
+    client
+        .batch_execute(&format!("COMMIT; ANALYZE {staging}"))
+        .await
+        .with_context(|| format!("committing {staging}"))?;
+    Ok((cleaned, copied))
 }
 
-/// The switch: one transaction for every table.
+/// The foreign keys of `schema`: (table, constraint, definition).
+async fn foreign_keys(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    Ok(client
+        .query(
+            "SELECT c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
+             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+             WHERE c.contype = 'f' AND n.nspname = $1
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The live schema's foreign keys between loaded tables, added to their
+/// staging tables and validated there — before the swap, so that the swap
+/// holds its locks for milliseconds. A constraint belongs to its table and
+/// points at its referenced table by identity: both move to the live schema
+/// together.
+async fn staging_foreign_keys(
+    client: &Client,
+    schema: &str,
+    loaded: &[String],
+) -> anyhow::Result<()> {
+    for (table, name, def) in foreign_keys(client, schema).await? {
+        let Some(t) = table.strip_prefix(&format!("{schema}.")) else {
+            continue;
+        };
+        let live_ref = format!("REFERENCES {schema}.");
+        let referenced = def
+            .split(&live_ref)
+            .nth(1)
+            .and_then(|r| r.split('(').next());
+        let both_loaded = loaded.iter().any(|l| l == t)
+            && referenced.is_some_and(|r| loaded.iter().any(|l| l == r));
+        if !both_loaded {
+            continue;
+        }
+        let def = def.replacen(&live_ref, &format!("REFERENCES {schema}_staging."), 1);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {schema}_staging.{t} ADD CONSTRAINT {name} {def}"
+            ))
+            .await
+            .with_context(|| format!("foreign key {name} of {table} on the new rows"))?;
+    }
+    Ok(())
+}
+
+/// A string as an SQL literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The switch: one transaction for every table. Foreign keys of the schema
+/// are dropped, each live table is replaced by its complete staging table
+/// (`DROP` + `SET SCHEMA`: no row is copied again), its table comment and
+/// privileges are carried over, and the foreign keys are added back
+/// (validated). Readers wait on the locks for this transaction, then see
+/// the new tables; a failure rolls everything back to yesterday's.
 async fn swap(
     client: &mut Client,
     schema: &str,
@@ -110,41 +256,56 @@ async fn swap(
     cleaned: Cleaned,
 ) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
-    let fks = tx
-        .query(
-            "SELECT c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
-             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-             WHERE c.contype = 'f' AND n.nspname = $1
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await?;
-    let fks: Vec<(String, String, String)> =
-        fks.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let fks = foreign_keys(&tx, schema).await?;
     for (table, name, _) in &fks {
         tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
             .await?;
     }
-    let names: Vec<String> = tables
-        .iter()
-        .map(|(t, _)| format!("{schema}.{t}"))
-        .collect();
-    tx.batch_execute(&format!("TRUNCATE {}", names.join(", ")))
-        .await?;
-    for (t, df) in tables {
-        let cols: Vec<String> = df
-            .get_column_names()
+    for (t, _) in tables {
+        let live = format!("{schema}.{t}");
+        // What belongs to the live table rather than to its definition.
+        let comment: Option<String> = tx
+            .query_one(
+                "SELECT obj_description($1::text::regclass, 'pg_class')",
+                &[&live],
+            )
+            .await?
+            .get(0);
+        let grants: Vec<String> = tx
+            .query(
+                "SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $1::text,
+                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+                 FROM pg_class c, aclexplode(c.relacl) a
+                 LEFT JOIN pg_roles r ON r.oid = a.grantee
+                 WHERE c.oid = $1::text::regclass AND a.grantee <> c.relowner",
+                &[&live],
+            )
+            .await?
             .iter()
-            .map(|c| format!("\"{c}\""))
+            .map(|r| r.get(0))
             .collect();
-        let cols = cols.join(", ");
         tx.batch_execute(&format!(
-            "INSERT INTO {schema}.{t} ({cols}) SELECT {cols} FROM {schema}_staging.{t}"
+            "DROP TABLE {live}; ALTER TABLE {schema}_staging.{t} SET SCHEMA {schema};"
         ))
         .await
-        .with_context(|| format!("filling {schema}.{t}"))?;
+        .with_context(|| {
+            format!("replacing {live} (a view or another object outside kvt depending on it blocks the swap)")
+        })?;
+        if let Some(c) = comment {
+            tx.batch_execute(&format!("COMMENT ON TABLE {live} IS {}", literal(&c)))
+                .await?;
+        }
+        for g in grants {
+            tx.batch_execute(&g).await?;
+        }
     }
+    // Keys the staging tables did not bring (from or to a table not loaded).
+    let carried = foreign_keys(&tx, schema).await?;
     for (table, name, def) in &fks {
+        if carried.iter().any(|(t, n, _)| t == table && n == name) {
+            continue;
+        }
         tx.batch_execute(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"))
             .await
             .with_context(|| format!("checking foreign key {name} of {table}"))?;
@@ -152,8 +313,8 @@ async fn swap(
     tx.execute(
         &format!(
             "INSERT INTO {schema}.load_runs (run_id, loaded_at, tables, rows, nul_stripped, null_tokens)
-             VALUES ($1, now(), $2, $3, $4, $5)
-             ON CONFLICT (run_id) DO UPDATE SET loaded_at = now(), tables = EXCLUDED.tables,
+             VALUES ($1, clock_timestamp(), $2, $3, $4, $5)
+             ON CONFLICT (run_id) DO UPDATE SET loaded_at = clock_timestamp(), tables = EXCLUDED.tables,
                rows = EXCLUDED.rows, nul_stripped = EXCLUDED.nul_stripped, null_tokens = EXCLUDED.null_tokens"
         ),
         &[
@@ -185,42 +346,41 @@ pub async fn attempt(
     // Copy, `parallel` tables at a time.
     let started = Instant::now();
     let queue = Arc::new(tokio::sync::Mutex::new(tables.to_vec()));
-    let mut workers = Vec::new();
+    // A JoinSet: when one table fails, dropping the set aborts the others
+    // (a retry must not race with workers of the failed attempt).
+    let mut workers = tokio::task::JoinSet::new();
     for _ in 0..s.parallel.max(1).min(tables.len().max(1)) {
         let queue = Arc::clone(&queue);
         let url = s.warehouse.clone();
         let schema = s.schema.clone();
-        workers.push(tokio::spawn(async move {
+        workers.spawn(async move {
             let client = super::connect(&url, "warehouse").await?;
             let mut cleaned = Cleaned::default();
             let mut timings = Vec::new();
             loop {
                 let next = queue.lock().await.pop();
                 let Some((t, df)) = next else { break };
-                let table_started = Instant::now();
-                cleaned += copy_table(&client, &schema, &t, df).await?;
-                timings.push((t, table_started.elapsed().as_millis() as u64));
+                let (c, copied) = copy_table(&client, &schema, &t, df).await?;
+                cleaned += c;
+                timings.push((t, copied.as_millis() as u64));
             }
             anyhow::Ok((cleaned, timings))
-        }));
+        });
     }
-    for w in workers {
-        let (cleaned, timings) = w.await??;
+    while let Some(done) = workers.join_next().await {
+        let (cleaned, timings) = done??;
         out.cleaned += cleaned;
         out.table_copy_ms.extend(timings);
     }
     out.table_copy_ms.sort();
+    let loaded: Vec<String> = tables.iter().map(|(t, _)| t.clone()).collect();
+    staging_foreign_keys(&main, &s.schema, &loaded).await?;
     out.copy_ms = started.elapsed().as_millis() as u64;
 
     let started = Instant::now();
     out.rows = tables.iter().map(|(_, df)| df.height() as u64).sum();
     swap(&mut main, &s.schema, tables, run_id, out.rows, out.cleaned).await?;
     out.swap_ms = started.elapsed().as_millis() as u64;
-    for (t, _) in tables {
-        let _ = main
-            .batch_execute(&format!("DROP TABLE IF EXISTS {}_staging.{t}", s.schema))
-            .await;
-    }
     out.tables = tables
         .iter()
         .map(|(t, df)| (t.clone(), df.height() as u64))

@@ -53,11 +53,24 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
                 return code.starts_with("08")
                     || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01");
             }
-            // No server answer at all: the connection failed or broke.
-            return true;
+            // No server answer: worth retrying when the connection failed
+            // or broke, not when the request itself was wrong (invalid
+            // configuration, TLS required…). tokio-postgres exposes its error
+            // kind only through the message.
+            let m = pg.to_string();
+            return m.starts_with("error connecting to server")
+                || m.starts_with("error communicating with the server");
         }
-        c.downcast_ref::<std::io::Error>().is_some()
+        c.downcast_ref::<ConnectTimeout>().is_some() || c.downcast_ref::<std::io::Error>().is_some()
     })
+}
+
+/// The server did not answer a connection within the timeout (transient).
+#[derive(Debug, thiserror::Error)]
+#[error("connecting to the {what} database {url}: timed out after 30 s")]
+pub struct ConnectTimeout {
+    what: String,
+    url: String,
 }
 
 /// Connect (the connection runs on its own task).
@@ -67,11 +80,9 @@ pub async fn connect(url: &Secret, what: &str) -> anyhow::Result<Client> {
         tokio_postgres::connect(url.expose(), NoTls),
     )
     .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "connecting to the {what} database {}: timed out after 30 s",
-            redact_url(url.expose())
-        )
+    .map_err(|_| ConnectTimeout {
+        what: what.to_string(),
+        url: redact_url(url.expose()),
     })?
     .with_context(|| {
         format!(
@@ -195,6 +206,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_failures_are_retried_and_mistakes_are_not() {
+        let config = "host=127.0.0.1 port=notaport"
+            .parse::<tokio_postgres::Config>()
+            .unwrap_err();
+        assert!(!is_transient(
+            &anyhow::Error::new(config).context("connecting")
+        ));
+        let timeout = ConnectTimeout {
+            what: "warehouse".into(),
+            url: "postgres://x@h/db".into(),
+        };
+        assert!(is_transient(&anyhow::Error::new(timeout)));
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(is_transient(&anyhow::Error::new(io).context("copying")));
+        assert!(!is_transient(&anyhow::anyhow!("bad SQL")));
+    }
 
     #[test]
     fn schema_names() {

@@ -71,13 +71,10 @@ fn the_whole_warehouse_loads_checks_and_reloads_identically() {
         assert!(n > 0, "{t}");
     }
     // Every column and table is commented (Metabase shows the comments).
-    let uncommented = pg.psql(
-        &url,
-        "SELECT count(*) FROM information_schema.columns c
+    let uncommented_sql = "SELECT count(*) FROM information_schema.columns c
          WHERE c.table_schema = 'kvt' AND c.table_name NOT IN ('schema_migrations')
-           AND col_description(format('%I.%I', c.table_schema, c.table_name)::regclass, c.ordinal_position) IS NULL",
-    );
-    assert_eq!(uncommented, "0");
+           AND col_description(format('%I.%I', c.table_schema, c.table_name)::regclass, c.ordinal_position) IS NULL";
+    assert_eq!(pg.psql(&url, uncommented_sql), "0");
     // Foreign keys of the star are there and hold.
     let fks: u64 = pg
         .psql(&url, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'kvt' AND c.contype = 'f'")
@@ -85,10 +82,46 @@ fn the_whole_warehouse_loads_checks_and_reloads_identically() {
         .unwrap();
     assert!(fks >= 25, "{fks} foreign keys");
 
+    // What a reload must keep: a reader's privileges, indexes, keys.
+    pg.psql(
+        &url,
+        "DO $$ BEGIN CREATE ROLE wh_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         GRANT USAGE ON SCHEMA kvt TO wh_reader; GRANT SELECT ON ALL TABLES IN SCHEMA kvt TO wh_reader",
+    );
+    let structure = |pg: &Postgres| {
+        pg.psql(
+            &url,
+            "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname = 'kvt') || '/' ||
+                    (SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+                      WHERE n.nspname = 'kvt') || '/' ||
+                    (SELECT count(*) FROM information_schema.role_table_grants
+                      WHERE grantee = 'wh_reader' AND table_schema = 'kvt')",
+        )
+    };
+    let structure_before = structure(pg);
     let before: Vec<String> = TABLES.iter().map(|t| fingerprint(pg, &url, t)).collect();
     load(&env, &url, &[], 0);
     let after: Vec<String> = TABLES.iter().map(|t| fingerprint(pg, &url, t)).collect();
     assert_eq!(before, after, "loading twice gives the same contents");
+    assert_eq!(
+        structure(pg),
+        structure_before,
+        "indexes/constraints/grants"
+    );
+    assert_eq!(
+        pg.psql(&url, uncommented_sql),
+        "0",
+        "comments after a reload"
+    );
+    assert_eq!(
+        pg.psql(
+            &url,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'kvt' AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL"
+        ),
+        "0",
+        "table comments after a reload"
+    );
 
     // The gate on correct data: well above 80 %, results kept run after run.
     let out = check(&env, &url, &["--json"], 0);

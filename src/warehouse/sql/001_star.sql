@@ -334,7 +334,7 @@ COMMENT ON COLUMN {schema}.dim_client.date_creation IS 'Date de création de la 
 COMMENT ON COLUMN {schema}.dim_client.segment_rfm IS 'Segment RFM calculé dans gold_customer_360 (Champions, Clients fidèles, Nouveaux clients, Prometteurs, À risque, Hibernants, À surveiller, Prospects) ; GOLD-C360-3.';
 COMMENT ON COLUMN {schema}.dim_client.risque_churn IS 'Risque de churn (GOLD-C360-5) : vrai si aucune commande non annulée dans les 90 jours précédant la date de calcul, ou aucune commande du tout.';
 
-COMMENT ON TABLE {schema}.dim_produit IS 'Dimension produit (GOLD-STAR-1) : chaque produit vendu (lignes de commande) ou vu dans l''application (événement Firebase view_item), contrat C8.';
+COMMENT ON TABLE {schema}.dim_produit IS 'Dimension produit (GOLD-STAR-1) : chaque produit vendu (lignes de commande) ou présent dans un événement Firebase (view_item, add_to_cart, remove_from_cart…) ; prix de référence = médiane des prix vus (view_item), contrat C8.';
 COMMENT ON COLUMN {schema}.dim_produit.produit_id IS 'Clé primaire : clé de substitution entière du code produit (GOLD-STAR-4 : 63 bits de SHA-256, stable d''un rechargement à l''autre).';
 COMMENT ON COLUMN {schema}.dim_produit.code_produit IS 'Code produit naturel (ex. PRD-00042).';
 COMMENT ON COLUMN {schema}.dim_produit.categorie IS 'Catégorie la plus souvent indiquée sur les lignes de commande du produit (égalité : ordre alphabétique) ; vide pour un produit jamais vendu.';

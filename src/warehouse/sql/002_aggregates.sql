@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_product_funnel (
     produit_id           bigint NOT NULL,
     code_produit         text,
     annee_mois           text NOT NULL,
+    date_id integer,
     vues                 bigint,
     ajouts_panier        bigint,
     commandes_app        bigint,
@@ -48,11 +49,13 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_product_funnel (
     quantite_vendue      bigint,
     chiffre_affaires_eur double precision,
     CONSTRAINT pk_gold_product_funnel PRIMARY KEY (produit_id, annee_mois),
-    CONSTRAINT fk_gold_product_funnel_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id)
+    CONSTRAINT fk_gold_product_funnel_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id),
+    CONSTRAINT fk_gold_product_funnel_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_compliance (
     annee_mois                text NOT NULL,
+    date_id integer,
     type_document             text NOT NULL,
     source                    text NOT NULL,
     nb_dossiers               bigint,
@@ -68,23 +71,27 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_compliance (
     nb_decisions_tardives     bigint,
     taux_sla_respecte_pct     double precision,
     score_conformite          double precision,
-    CONSTRAINT pk_gold_kyc_compliance PRIMARY KEY (annee_mois, type_document, source)
+    CONSTRAINT pk_gold_kyc_compliance PRIMARY KEY (annee_mois, type_document, source),
+    CONSTRAINT fk_gold_kyc_compliance_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_motifs_refus (
     annee_mois     text NOT NULL,
+    date_id integer,
     type_document  text NOT NULL,
     source         text NOT NULL,
     motif_refus    text NOT NULL,
     nb_refus       bigint,
     part_pct       double precision,
-    CONSTRAINT pk_gold_kyc_motifs_refus PRIMARY KEY (annee_mois, type_document, source, motif_refus)
+    CONSTRAINT pk_gold_kyc_motifs_refus PRIMARY KEY (annee_mois, type_document, source, motif_refus),
+    CONSTRAINT fk_gold_kyc_motifs_refus_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_logistics_kpi (
     transporteur_id           bigint NOT NULL,
     transporteur              text,
     annee_mois                text NOT NULL,
+    date_id integer,
     nb_livraisons             bigint,
     nb_livrees                bigint,
     nb_en_cours               bigint,
@@ -97,18 +104,21 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_logistics_kpi (
     cout_moyen_eur            double precision,
     score_performance         double precision,
     CONSTRAINT pk_gold_logistics_kpi PRIMARY KEY (transporteur_id, annee_mois),
-    CONSTRAINT fk_gold_logistics_kpi_transporteur_id FOREIGN KEY (transporteur_id) REFERENCES {schema}.dim_transporteur (transporteur_id)
+    CONSTRAINT fk_gold_logistics_kpi_transporteur_id FOREIGN KEY (transporteur_id) REFERENCES {schema}.dim_transporteur (transporteur_id),
+    CONSTRAINT fk_gold_logistics_kpi_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_commercial_mensuel (
     categorie             text NOT NULL,
     annee_mois            text NOT NULL,
+    date_id integer,
     chiffre_affaires_eur  double precision,
     nb_commandes          bigint,
     panier_moyen_eur      double precision,
     taux_coupon_pct       double precision,
     quantite              bigint,
-    CONSTRAINT pk_gold_commercial_mensuel PRIMARY KEY (categorie, annee_mois)
+    CONSTRAINT pk_gold_commercial_mensuel PRIMARY KEY (categorie, annee_mois),
+    CONSTRAINT fk_gold_commercial_mensuel_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_classement_produits (
@@ -120,8 +130,10 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_classement_produits (
     rang_chiffre_affaires  integer,
     rang_volume            integer,
     date_fin               date,
+    date_id integer,
     CONSTRAINT pk_gold_classement_produits PRIMARY KEY (fenetre_jours, produit_id),
-    CONSTRAINT fk_gold_classement_produits_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id)
+    CONSTRAINT fk_gold_classement_produits_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id),
+    CONSTRAINT fk_gold_classement_produits_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_web_quotidien (
@@ -175,9 +187,9 @@ COMMENT ON COLUMN {schema}.gold_customer_360.ltv_crm_eur IS 'Valeur vie client e
 COMMENT ON COLUMN {schema}.gold_customer_360.premiere_commande IS 'Date (UTC) de la première commande non annulée.';
 COMMENT ON COLUMN {schema}.gold_customer_360.derniere_commande IS 'Date (UTC) de la dernière commande non annulée (GOLD-C360-4).';
 COMMENT ON COLUMN {schema}.gold_customer_360.recence_jours IS 'Récence en jours calendaires = date de calcul (--as-of) − derniere_commande ; vide sans commande.';
-COMMENT ON COLUMN {schema}.gold_customer_360.score_r IS 'Score de récence R de 1 à 5 (GOLD-C360-2) = ceil(5 × cume_dist) sur −recence_jours parmi les clients ayant commandé : les plus récents ont 5 ; vide sans commande.';
-COMMENT ON COLUMN {schema}.gold_customer_360.score_f IS 'Score de fréquence F de 1 à 5 (GOLD-C360-2) = ceil(5 × cume_dist) sur nb_commandes parmi les clients ayant commandé ; les ex aequo partagent le score ; vide sans commande.';
-COMMENT ON COLUMN {schema}.gold_customer_360.score_m IS 'Score monétaire M de 1 à 5 (GOLD-C360-2) = ceil(5 × cume_dist) sur chiffre_affaires_eur parmi les clients ayant commandé ; vide sans commande.';
+COMMENT ON COLUMN {schema}.gold_customer_360.score_r IS 'Score de récence R de 1 à 5 (GOLD-C360-2) = 1 + floor(5 × (rank() − 1) ÷ n) sur −recence_jours parmi les n clients ayant commandé (D-81) : les plus récents ont le score le plus haut, les ex aequo partagent le score ; vide sans commande.';
+COMMENT ON COLUMN {schema}.gold_customer_360.score_f IS 'Score de fréquence F de 1 à 5 (GOLD-C360-2) = 1 + floor(5 × (rank() − 1) ÷ n) sur nb_commandes parmi les n clients ayant commandé (D-81) ; les ex aequo partagent le score ; vide sans commande.';
+COMMENT ON COLUMN {schema}.gold_customer_360.score_m IS 'Score monétaire M de 1 à 5 (GOLD-C360-2) = 1 + floor(5 × (rank() − 1) ÷ n) sur chiffre_affaires_eur parmi les n clients ayant commandé (D-81) ; vide sans commande.';
 COMMENT ON COLUMN {schema}.gold_customer_360.code_rfm IS 'Code RFM à trois chiffres = score_r || score_f || score_m (ex. 545) ; vide sans commande.';
 COMMENT ON COLUMN {schema}.gold_customer_360.segment_rfm IS 'Segment RFM (GOLD-C360-3), première règle vraie : Champions R≥4 F≥4 M≥4 ; Clients fidèles R≥3 F≥4 ; Nouveaux clients R=5 F=1 ; Prometteurs R≥4 F≤2 ; À risque R≤2 F≥3 ; Hibernants R≤2 F≤2 ; À surveiller sinon ; Prospects sans commande.';
 COMMENT ON COLUMN {schema}.gold_customer_360.risque_churn IS 'Risque de churn (GOLD-C360-5) : vrai si recence_jours > 90 (aucune commande dans les 90 jours précédant la date de calcul) ou aucune commande.';
@@ -216,7 +228,7 @@ COMMENT ON COLUMN {schema}.gold_kyc_compliance.delai_p95_jours_ouvres IS 'Délai
 COMMENT ON COLUMN {schema}.gold_kyc_compliance.nb_sla_depasse IS 'Nombre de dossiers en attente depuis plus de 5 jours ouvrés (SLA dépassé, SILVER-KYC-6).';
 COMMENT ON COLUMN {schema}.gold_kyc_compliance.nb_decisions_tardives IS 'Nombre de dossiers décidés en plus de 5 jours ouvrés.';
 COMMENT ON COLUMN {schema}.gold_kyc_compliance.taux_sla_respecte_pct IS 'Taux de respect du SLA en % = (nb_dossiers − nb_sla_depasse − nb_decisions_tardives) ÷ nb_dossiers × 100.';
-COMMENT ON COLUMN {schema}.gold_kyc_compliance.score_conformite IS 'Score de conformité composite de 0 à 100 = 0,4 × taux_traitement + 0,4 × taux_sla_respecte + 0,2 × max(0, 100 − 10 × delai_p95) : un dossier décidé en un jour ouvré vaut 100 sur le dernier terme, dix jours 0.';
+COMMENT ON COLUMN {schema}.gold_kyc_compliance.score_conformite IS 'Score de conformité composite de 0 à 100 = 0,4 × taux_traitement + 0,4 × taux_sla_respecte + 0,2 × max(0, 100 − 10 × delai_p95) : un p95 de 0 jour ouvré (décision le jour du dépôt) vaut 100 sur le dernier terme, un jour 90, dix jours ou plus 0.';
 
 COMMENT ON TABLE {schema}.gold_kyc_motifs_refus IS 'Répartition des motifs de refus KYC (GOLD-KYC-2) par mois de soumission, type de document, source et motif.';
 COMMENT ON COLUMN {schema}.gold_kyc_motifs_refus.annee_mois IS 'Mois de soumission AAAA-MM ; partie de la clé primaire (annee_mois, type_document, source, motif_refus).';
@@ -286,3 +298,21 @@ COMMENT ON COLUMN {schema}.gold_web_endpoints.latence_p95_ms IS 'Latence au 95e 
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_volume IS 'Rang du jour par nombre de requêtes (1 = le plus demandé ; ex aequo au même rang).';
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_erreur IS 'Rang du jour par taux d''erreur (1 = le plus en erreur ; ex aequo au même rang).';
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_latence IS 'Rang du jour par latence p95 (1 = le plus lent ; ex aequo au même rang).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_product_funnel_date_id ON {schema}.gold_product_funnel (date_id);
+COMMENT ON COLUMN {schema}.gold_product_funnel.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-PROD-1) ; vide hors calendrier (D-89).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_kyc_compliance_date_id ON {schema}.gold_kyc_compliance (date_id);
+COMMENT ON COLUMN {schema}.gold_kyc_compliance.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-KYC-1) ; vide hors calendrier (D-89).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_kyc_motifs_refus_date_id ON {schema}.gold_kyc_motifs_refus (date_id);
+COMMENT ON COLUMN {schema}.gold_kyc_motifs_refus.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-KYC-1) ; vide hors calendrier (D-89).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_logistics_kpi_date_id ON {schema}.gold_logistics_kpi (date_id);
+COMMENT ON COLUMN {schema}.gold_logistics_kpi.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-LOG-1) ; vide hors calendrier (D-89).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_commercial_mensuel_date_id ON {schema}.gold_commercial_mensuel (date_id);
+COMMENT ON COLUMN {schema}.gold_commercial_mensuel.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-COM-3) ; vide hors calendrier (D-89).';
+
+CREATE INDEX IF NOT EXISTS ix_gold_classement_produits_date_id ON {schema}.gold_classement_produits (date_id);
+COMMENT ON COLUMN {schema}.gold_classement_produits.date_id IS 'Clé de dim_date de date_fin (fin des fenêtres) (GOLD-COM-3) ; vide hors calendrier (D-89).';

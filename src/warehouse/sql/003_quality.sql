@@ -76,7 +76,7 @@ COMMENT ON COLUMN {schema}.quality_check_results.error IS 'Message d''erreur si 
 
 COMMENT ON TABLE {schema}.load_runs IS 'Journal des chargements Gold → entrepôt (LOAD-1..8) : une ligne par exécution réussie de kvt load (rechargement complet de toutes les tables gold en une transaction).';
 COMMENT ON COLUMN {schema}.load_runs.run_id IS 'Clé primaire : identifiant de l''exécution de kvt load.';
-COMMENT ON COLUMN {schema}.load_runs.loaded_at IS 'Horodatage de la validation (commit) du chargement.';
+COMMENT ON COLUMN {schema}.load_runs.loaded_at IS 'Horodatage de la bascule des tables (fin du chargement, juste avant sa validation).';
 COMMENT ON COLUMN {schema}.load_runs.tables IS 'Nombre de tables gold chargées.';
 COMMENT ON COLUMN {schema}.load_runs.rows IS 'Nombre total de lignes chargées, toutes tables confondues.';
 COMMENT ON COLUMN {schema}.load_runs.nul_stripped IS 'Nombre de valeurs texte dont les caractères nuls (\0, hérités des logs Nginx) ont été retirés avant chargement (LOAD-5).';
