@@ -359,7 +359,8 @@ start_pg() {
 # table's COPY rate) against `psql \copy` of the same tables as CSV in the
 # same run, and the whole chain (sum of the steps, largest peak RSS).
 bench_chain() {
-  local scale=$1 days=${2:-1} d=$WORK/chain-$1-$days
+  local scale=$1 days=${2:-1}
+  local d=$WORK/chain-$scale-$days
   rm -rf "$d"; mkdir -p "$d"
   start_pg
   local label="scale $scale, one day of every source"

@@ -1,10 +1,9 @@
 //! `kvt load`: gold → the analytics PostgreSQL.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use polars::prelude::DataFrame;
+use polars::prelude::LazyFrame;
 
 use crate::cli::LoadArgs;
 use crate::lineage::Dataset;
@@ -85,10 +84,12 @@ impl Step for LoadStep {
     }
 
     async fn run(&mut self, _ctx: &RunContext) -> anyhow::Result<Report> {
-        // Every gold table, read once (a missing one is an error: load needs them all).
-        let mut tables: Vec<(String, Arc<DataFrame>)> = Vec::new();
+        // Every gold table (a missing one is an error: load needs them all),
+        // read when its turn comes: a local lake holds a few tables in
+        // memory at a time, not the whole warehouse.
+        let mut tables: Vec<(String, LazyFrame)> = Vec::new();
         for t in crate::gold::TABLES {
-            let lf = table::scan(&self.store, Zone::Gold, t.name, |_| true)
+            let lf = table::scan_lazy(&self.store, Zone::Gold, t.name, None)
                 .await?
                 .with_context(|| {
                     format!(
@@ -97,8 +98,7 @@ impl Step for LoadStep {
                         self.store.url()
                     )
                 })?;
-            let df = tokio::task::block_in_place(|| lf.collect())?;
-            tables.push((t.name.to_string(), Arc::new(df)));
+            tables.push((t.name.to_string(), lf));
         }
         let run_id = _ctx.run_id.clone();
         let s = &self.settings;

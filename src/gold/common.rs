@@ -57,6 +57,16 @@ pub fn date_id(date: Expr, ctx: &super::Ctx) -> Expr {
         .otherwise(lit(NULL).cast(DataType::Int32))
 }
 
+/// The `date_id` of one known day, as a literal (null outside the calendar).
+pub fn date_id_of(d: chrono::NaiveDate, ctx: &super::Ctx) -> Expr {
+    use chrono::Datelike;
+    if d >= super::dim_date::first_day() && d <= super::dim_date::last_day(ctx.as_of) {
+        lit(d.year() * 10_000 + d.month() as i32 * 100 + d.day() as i32)
+    } else {
+        lit(NULL).cast(DataType::Int32)
+    }
+}
+
 /// The `date_id` of the first day of a `YYYY-MM` month (the monthly tables'
 /// join to `dim_date`, GOLD-PROD-1, GOLD-KYC-1, GOLD-LOG-1, GOLD-COM-3);
 /// null outside the calendar.

@@ -210,8 +210,7 @@ pub async fn read(store: &Store) -> anyhow::Result<Silver> {
     let mut missing = Vec::new();
     for spec in specs() {
         let names: Vec<&str> = spec.columns.iter().map(|c| c.0).collect();
-        let lf =
-            table::scan_columns(store, Zone::Silver, spec.table, |_| true, Some(&names)).await?;
+        let lf = table::scan_lazy(store, Zone::Silver, spec.table, Some(&names)).await?;
         let lf = match lf {
             Some(lf) => lf.select(
                 spec.columns

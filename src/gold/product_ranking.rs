@@ -48,7 +48,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
             col("rang_chiffre_affaires"),
             col("rang_volume"),
             lit(as_of).cast(DataType::Date).alias("date_fin"),
-            super::common::date_id(lit(as_of).cast(DataType::Date), ctx).alias("date_id"),
+            super::common::date_id_of(ctx.as_of, ctx).alias("date_id"),
         ])
         .sort(
             ["fenetre_jours", "produit_id"],

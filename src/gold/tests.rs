@@ -73,7 +73,9 @@ fn frame(table: &str, rows: &[&[(&str, &str)]]) -> LazyFrame {
 /// The foreign keys of the warehouse DDL: (table, column, referenced table,
 /// referenced column).
 fn foreign_keys() -> Vec<(String, String, String, String)> {
-    let create = regex::Regex::new(r"CREATE TABLE IF NOT EXISTS \{schema\}\.(\w+)").unwrap();
+    // The table of a constraint: the last CREATE TABLE or ALTER TABLE line.
+    let create =
+        regex::Regex::new(r"(?:CREATE TABLE IF NOT EXISTS|ALTER TABLE) \{schema\}\.(\w+)").unwrap();
     let fk =
         regex::Regex::new(r"FOREIGN KEY \((\w+)\) REFERENCES \{schema\}\.(\w+) \((\w+)\)").unwrap();
     let mut out = Vec::new();

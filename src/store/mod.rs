@@ -183,6 +183,18 @@ impl Store {
         self.backend
     }
 
+    /// The file holding `key` when the lake is a local directory (for
+    /// readers that scan files lazily, such as polars); `None` otherwise.
+    pub fn local_file(&self, key: &Key) -> Option<std::path::PathBuf> {
+        match self.backend {
+            Backend::Local => {
+                let dir = self.url.strip_prefix("file://").unwrap_or(&self.url);
+                Some(std::path::Path::new(dir).join(key.as_str()))
+            }
+            _ => None,
+        }
+    }
+
     /// Does this back-end keep user metadata on objects?
     pub fn keeps_metadata(&self) -> bool {
         matches!(self.backend, Backend::S3 | Backend::Memory)

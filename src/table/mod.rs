@@ -297,6 +297,53 @@ pub async fn scan_columns(
     )?))
 }
 
+/// Like [`scan_columns`] (every partition, `columns` only), but on a local
+/// lake the frame is a lazy Parquet scan: a query reads the columns and row
+/// groups it needs when it runs and frees them after, so several queries
+/// over the same tables never hold all of them at once. Other back-ends
+/// read eagerly. A part removed by a concurrent writer between listing and
+/// reading is an error, never a silent gap.
+pub async fn scan_lazy(
+    store: &Store,
+    zone: Zone,
+    table: &str,
+    columns: Option<&[&str]>,
+) -> anyhow::Result<Option<LazyFrame>> {
+    let probe = layout::parts_file(zone.prefix(), table);
+    if store.local_file(&probe).is_none() {
+        return scan_columns(store, zone, table, |_| true, columns).await;
+    }
+    let mut paths = Vec::new();
+    for p in list_partitions(store, zone, table).await? {
+        let record_key = layout::parts_file(zone.prefix(), &p);
+        let Some(rec) = store.get_opt(&record_key).await? else {
+            continue;
+        };
+        let rec: PartsFile = serde_json::from_slice(&rec)
+            .map_err(|e| anyhow::anyhow!("corrupt {}: {e}", store.display_key(&record_key)))?;
+        for part in rec.parts {
+            let key = layout::part(zone.prefix(), &p, &part.name);
+            if let Some(file) = store.local_file(&key) {
+                paths.push(PlRefPath::try_from_pathbuf(file)?);
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions::new_disabled(),
+        glob: false,
+        rechunk: false,
+        ..Default::default()
+    };
+    let lf = LazyFrame::scan_parquet_files(paths.into(), args)?;
+    Ok(Some(match columns {
+        Some(columns) => lf.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>()),
+        None => lf,
+    }))
+}
+
 /// A frame encoded as a Parquet part, not yet stored.
 pub struct Encoded {
     pub partition: String,

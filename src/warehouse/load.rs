@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use futures::SinkExt;
-use polars::prelude::DataFrame;
+use polars::prelude::LazyFrame;
 use tokio_postgres::Client;
 
 use super::copy::{self, Cleaned};
@@ -67,8 +67,13 @@ async fn copy_table(
     client: &Client,
     schema: &str,
     table: &str,
-    df: Arc<DataFrame>,
-) -> anyhow::Result<(Cleaned, Duration)> {
+    lf: LazyFrame,
+) -> anyhow::Result<(Cleaned, Duration, u64)> {
+    let df = Arc::new(
+        tokio::task::spawn_blocking(move || lf.collect())
+            .await?
+            .with_context(|| format!("reading gold table {table}"))?,
+    );
     let started = Instant::now();
     let live = format!("{schema}.{table}");
     let staging = format!("{schema}_staging.{table}");
@@ -179,25 +184,47 @@ async fn copy_table(
         .batch_execute(&format!("COMMIT; ANALYZE {staging}"))
         .await
         .with_context(|| format!("committing {staging}"))?;
-    Ok((cleaned, copied))
+    Ok((cleaned, copied, df.height() as u64))
 }
 
-/// The foreign keys of `schema`: (table, constraint, definition).
+/// A foreign key of the live schema.
+struct ForeignKey {
+    /// Table and referenced table, unqualified (both in the schema).
+    table: String,
+    referenced: String,
+    name: String,
+    /// `FOREIGN KEY (…) REFERENCES <schema>.<table>(…)` (qualified: load
+    /// connections run with `search_path = pg_catalog`).
+    def: String,
+}
+
+/// The foreign keys of `schema` that touch a loaded table (from or to it);
+/// keys between other tables (the quality history) are never touched.
 async fn foreign_keys(
     client: &impl tokio_postgres::GenericClient,
     schema: &str,
-) -> anyhow::Result<Vec<(String, String, String)>> {
+    loaded: &[String],
+) -> anyhow::Result<Vec<ForeignKey>> {
     Ok(client
         .query(
-            "SELECT c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
-             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+            "SELECT t.relname::text, r.relname::text, c.conname::text, pg_get_constraintdef(c.oid)
+             FROM pg_constraint c
+             JOIN pg_namespace n ON n.oid = c.connamespace
+             JOIN pg_class t ON t.oid = c.conrelid
+             JOIN pg_class r ON r.oid = c.confrelid
              WHERE c.contype = 'f' AND n.nspname = $1
-             ORDER BY 1, 2",
+             ORDER BY 1, 3",
             &[&schema],
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| ForeignKey {
+            table: r.get(0),
+            referenced: r.get(1),
+            name: r.get(2),
+            def: r.get(3),
+        })
+        .filter(|k| loaded.contains(&k.table) || loaded.contains(&k.referenced))
         .collect())
 }
 
@@ -211,29 +238,41 @@ async fn staging_foreign_keys(
     schema: &str,
     loaded: &[String],
 ) -> anyhow::Result<()> {
-    for (table, name, def) in foreign_keys(client, schema).await? {
-        let Some(t) = table.strip_prefix(&format!("{schema}.")) else {
-            continue;
-        };
-        let live_ref = format!("REFERENCES {schema}.");
-        let referenced = def
-            .split(&live_ref)
-            .nth(1)
-            .and_then(|r| r.split('(').next());
-        let both_loaded = loaded.iter().any(|l| l == t)
-            && referenced.is_some_and(|r| loaded.iter().any(|l| l == r));
-        if !both_loaded {
+    let live_ref = format!("REFERENCES {schema}.");
+    for k in foreign_keys(client, schema, loaded).await? {
+        if !(loaded.contains(&k.table) && loaded.contains(&k.referenced)) {
             continue;
         }
-        let def = def.replacen(&live_ref, &format!("REFERENCES {schema}_staging."), 1);
+        anyhow::ensure!(
+            k.def.contains(&live_ref),
+            "unexpected definition of foreign key {}: {}",
+            k.name,
+            k.def
+        );
+        let def = k
+            .def
+            .replacen(&live_ref, &format!("REFERENCES {schema}_staging."), 1);
         client
             .batch_execute(&format!(
-                "ALTER TABLE {schema}_staging.{t} ADD CONSTRAINT {name} {def}"
+                "ALTER TABLE {schema}_staging.{} ADD CONSTRAINT {} {def}",
+                k.table, k.name
             ))
             .await
-            .with_context(|| format!("foreign key {name} of {table} on the new rows"))?;
+            .with_context(|| {
+                format!(
+                    "foreign key {} of {schema}.{} on the new rows",
+                    k.name, k.table
+                )
+            })?;
     }
     Ok(())
+}
+
+/// A connection for the load: names always printed schema-qualified.
+async fn connect(url: &Secret) -> anyhow::Result<Client> {
+    let client = super::connect(url, "warehouse").await?;
+    client.batch_execute("SET search_path = pg_catalog").await?;
+    Ok(client)
 }
 
 /// A string as an SQL literal.
@@ -241,27 +280,31 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The switch: one transaction for every table. Foreign keys of the schema
-/// are dropped, each live table is replaced by its complete staging table
-/// (`DROP` + `SET SCHEMA`: no row is copied again), its table comment and
-/// privileges are carried over, and the foreign keys are added back
-/// (validated). Readers wait on the locks for this transaction, then see
-/// the new tables; a failure rolls everything back to yesterday's.
+/// The switch: one transaction for every table. The foreign keys touching
+/// the loaded tables are dropped, each live table is replaced by its
+/// complete staging table (`DROP` + `SET SCHEMA`: no row is copied again, its
+/// foreign keys come validated), its table comment and privileges are
+/// carried over, and any other key is added back (validated). Readers wait
+/// on the locks for this transaction, then see the new tables; a failure
+/// rolls everything back to yesterday's.
 async fn swap(
     client: &mut Client,
     schema: &str,
-    tables: &[(String, Arc<DataFrame>)],
+    tables: &[String],
     run_id: &str,
     total_rows: u64,
     cleaned: Cleaned,
 ) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
-    let fks = foreign_keys(&tx, schema).await?;
-    for (table, name, _) in &fks {
-        tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
-            .await?;
+    let fks = foreign_keys(&tx, schema, tables).await?;
+    for k in &fks {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {schema}.{} DROP CONSTRAINT {}",
+            k.table, k.name
+        ))
+        .await?;
     }
-    for (t, _) in tables {
+    for t in tables {
         let live = format!("{schema}.{t}");
         // What belongs to the live table rather than to its definition.
         let comment: Option<String> = tx
@@ -301,14 +344,20 @@ async fn swap(
         }
     }
     // Keys the staging tables did not bring (from or to a table not loaded).
-    let carried = foreign_keys(&tx, schema).await?;
-    for (table, name, def) in &fks {
-        if carried.iter().any(|(t, n, _)| t == table && n == name) {
+    let carried = foreign_keys(&tx, schema, tables).await?;
+    for k in &fks {
+        if carried
+            .iter()
+            .any(|c| c.table == k.table && c.name == k.name)
+        {
             continue;
         }
-        tx.batch_execute(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"))
-            .await
-            .with_context(|| format!("checking foreign key {name} of {table}"))?;
+        tx.batch_execute(&format!(
+            "ALTER TABLE {schema}.{} ADD CONSTRAINT {} {}",
+            k.table, k.name, k.def
+        ))
+        .await
+        .with_context(|| format!("checking foreign key {} of {schema}.{}", k.name, k.table))?;
     }
     tx.execute(
         &format!(
@@ -333,11 +382,11 @@ async fn swap(
 /// One attempt: connect, check isolation, migrate, copy, swap.
 pub async fn attempt(
     s: &Settings,
-    tables: &[(String, Arc<DataFrame>)],
+    tables: &[(String, LazyFrame)],
     run_id: &str,
 ) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
-    let mut main = super::connect(&s.warehouse, "warehouse").await?;
+    let mut main = connect(&s.warehouse).await?;
     super::ensure_isolated(&main, s.oltp.as_ref()).await?;
     out.migrations = super::migrate(&main, &s.schema).await?;
     main.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}_staging", s.schema))
@@ -354,15 +403,15 @@ pub async fn attempt(
         let url = s.warehouse.clone();
         let schema = s.schema.clone();
         workers.spawn(async move {
-            let client = super::connect(&url, "warehouse").await?;
+            let client = connect(&url).await?;
             let mut cleaned = Cleaned::default();
             let mut timings = Vec::new();
             loop {
                 let next = queue.lock().await.pop();
-                let Some((t, df)) = next else { break };
-                let (c, copied) = copy_table(&client, &schema, &t, df).await?;
+                let Some((t, lf)) = next else { break };
+                let (c, copied, rows) = copy_table(&client, &schema, &t, lf).await?;
                 cleaned += c;
-                timings.push((t, copied.as_millis() as u64));
+                timings.push((t, copied.as_millis() as u64, rows));
             }
             anyhow::Ok((cleaned, timings))
         });
@@ -370,20 +419,22 @@ pub async fn attempt(
     while let Some(done) = workers.join_next().await {
         let (cleaned, timings) = done??;
         out.cleaned += cleaned;
-        out.table_copy_ms.extend(timings);
+        for (t, ms, rows) in timings {
+            out.table_copy_ms.push((t.clone(), ms));
+            out.tables.push((t, rows));
+        }
     }
+    // In the order of the input (dimensions first), whatever finished first.
+    out.tables
+        .sort_by_key(|(t, _)| tables.iter().position(|(n, _)| n == t));
     out.table_copy_ms.sort();
     let loaded: Vec<String> = tables.iter().map(|(t, _)| t.clone()).collect();
     staging_foreign_keys(&main, &s.schema, &loaded).await?;
     out.copy_ms = started.elapsed().as_millis() as u64;
 
     let started = Instant::now();
-    out.rows = tables.iter().map(|(_, df)| df.height() as u64).sum();
-    swap(&mut main, &s.schema, tables, run_id, out.rows, out.cleaned).await?;
+    out.rows = out.tables.iter().map(|(_, n)| n).sum();
+    swap(&mut main, &s.schema, &loaded, run_id, out.rows, out.cleaned).await?;
     out.swap_ms = started.elapsed().as_millis() as u64;
-    out.tables = tables
-        .iter()
-        .map(|(t, df)| (t.clone(), df.height() as u64))
-        .collect();
     Ok(out)
 }

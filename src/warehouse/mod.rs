@@ -20,6 +20,10 @@ pub const DDL: &[(&str, &str)] = &[
     ("001_star.sql", include_str!("sql/001_star.sql")),
     ("002_aggregates.sql", include_str!("sql/002_aggregates.sql")),
     ("003_quality.sql", include_str!("sql/003_quality.sql")),
+    (
+        "004_aggregate_dates.sql",
+        include_str!("sql/004_aggregate_dates.sql"),
+    ),
 ];
 
 /// Default schema of kvt's tables.
@@ -137,7 +141,9 @@ pub async fn migrate(client: &Client, schema: &str) -> anyhow::Result<Vec<String
         .batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
-                 name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+                 name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+             COMMENT ON TABLE {schema}.schema_migrations IS
+                 'Fichiers de schéma de kvt appliqués (nom, SHA-256, date) : un fichier modifié est réappliqué.';"
         ))
         .await
         .with_context(|| format!("creating schema {schema}"))?;

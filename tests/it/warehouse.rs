@@ -184,7 +184,7 @@ fn a_failed_load_leaves_yesterdays_tables() {
     let before: Vec<String> = TABLES.iter().map(|t| fingerprint(pg, &url, t)).collect();
 
     // Today's gold references a customer dim_client does not have: the
-    // foreign key fails at the switch, the transaction rolls back.
+    // foreign key fails on the staging tables, before any switch.
     rewrite_gold(&env, "dim_client", |df| df.slice(1, df.height() - 1));
     let s = load(&env, &url, &[("KVT_LOAD_RETRIES", "0")], 2);
     assert!(s["error"].as_str().unwrap().contains("foreign key"), "{s}");

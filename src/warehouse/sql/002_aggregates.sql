@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_product_funnel (
     produit_id           bigint NOT NULL,
     code_produit         text,
     annee_mois           text NOT NULL,
-    date_id integer,
     vues                 bigint,
     ajouts_panier        bigint,
     commandes_app        bigint,
@@ -49,13 +48,11 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_product_funnel (
     quantite_vendue      bigint,
     chiffre_affaires_eur double precision,
     CONSTRAINT pk_gold_product_funnel PRIMARY KEY (produit_id, annee_mois),
-    CONSTRAINT fk_gold_product_funnel_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id),
-    CONSTRAINT fk_gold_product_funnel_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT fk_gold_product_funnel_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_compliance (
     annee_mois                text NOT NULL,
-    date_id integer,
     type_document             text NOT NULL,
     source                    text NOT NULL,
     nb_dossiers               bigint,
@@ -71,27 +68,23 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_compliance (
     nb_decisions_tardives     bigint,
     taux_sla_respecte_pct     double precision,
     score_conformite          double precision,
-    CONSTRAINT pk_gold_kyc_compliance PRIMARY KEY (annee_mois, type_document, source),
-    CONSTRAINT fk_gold_kyc_compliance_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT pk_gold_kyc_compliance PRIMARY KEY (annee_mois, type_document, source)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_kyc_motifs_refus (
     annee_mois     text NOT NULL,
-    date_id integer,
     type_document  text NOT NULL,
     source         text NOT NULL,
     motif_refus    text NOT NULL,
     nb_refus       bigint,
     part_pct       double precision,
-    CONSTRAINT pk_gold_kyc_motifs_refus PRIMARY KEY (annee_mois, type_document, source, motif_refus),
-    CONSTRAINT fk_gold_kyc_motifs_refus_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT pk_gold_kyc_motifs_refus PRIMARY KEY (annee_mois, type_document, source, motif_refus)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_logistics_kpi (
     transporteur_id           bigint NOT NULL,
     transporteur              text,
     annee_mois                text NOT NULL,
-    date_id integer,
     nb_livraisons             bigint,
     nb_livrees                bigint,
     nb_en_cours               bigint,
@@ -104,21 +97,18 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_logistics_kpi (
     cout_moyen_eur            double precision,
     score_performance         double precision,
     CONSTRAINT pk_gold_logistics_kpi PRIMARY KEY (transporteur_id, annee_mois),
-    CONSTRAINT fk_gold_logistics_kpi_transporteur_id FOREIGN KEY (transporteur_id) REFERENCES {schema}.dim_transporteur (transporteur_id),
-    CONSTRAINT fk_gold_logistics_kpi_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT fk_gold_logistics_kpi_transporteur_id FOREIGN KEY (transporteur_id) REFERENCES {schema}.dim_transporteur (transporteur_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_commercial_mensuel (
     categorie             text NOT NULL,
     annee_mois            text NOT NULL,
-    date_id integer,
     chiffre_affaires_eur  double precision,
     nb_commandes          bigint,
     panier_moyen_eur      double precision,
     taux_coupon_pct       double precision,
     quantite              bigint,
-    CONSTRAINT pk_gold_commercial_mensuel PRIMARY KEY (categorie, annee_mois),
-    CONSTRAINT fk_gold_commercial_mensuel_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT pk_gold_commercial_mensuel PRIMARY KEY (categorie, annee_mois)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_classement_produits (
@@ -130,10 +120,8 @@ CREATE TABLE IF NOT EXISTS {schema}.gold_classement_produits (
     rang_chiffre_affaires  integer,
     rang_volume            integer,
     date_fin               date,
-    date_id integer,
     CONSTRAINT pk_gold_classement_produits PRIMARY KEY (fenetre_jours, produit_id),
-    CONSTRAINT fk_gold_classement_produits_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id),
-    CONSTRAINT fk_gold_classement_produits_date_id FOREIGN KEY (date_id) REFERENCES {schema}.dim_date (date_id)
+    CONSTRAINT fk_gold_classement_produits_produit_id FOREIGN KEY (produit_id) REFERENCES {schema}.dim_produit (produit_id)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.gold_web_quotidien (
@@ -298,21 +286,3 @@ COMMENT ON COLUMN {schema}.gold_web_endpoints.latence_p95_ms IS 'Latence au 95e 
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_volume IS 'Rang du jour par nombre de requêtes (1 = le plus demandé ; ex aequo au même rang).';
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_erreur IS 'Rang du jour par taux d''erreur (1 = le plus en erreur ; ex aequo au même rang).';
 COMMENT ON COLUMN {schema}.gold_web_endpoints.rang_latence IS 'Rang du jour par latence p95 (1 = le plus lent ; ex aequo au même rang).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_product_funnel_date_id ON {schema}.gold_product_funnel (date_id);
-COMMENT ON COLUMN {schema}.gold_product_funnel.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-PROD-1) ; vide hors calendrier (D-89).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_kyc_compliance_date_id ON {schema}.gold_kyc_compliance (date_id);
-COMMENT ON COLUMN {schema}.gold_kyc_compliance.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-KYC-1) ; vide hors calendrier (D-89).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_kyc_motifs_refus_date_id ON {schema}.gold_kyc_motifs_refus (date_id);
-COMMENT ON COLUMN {schema}.gold_kyc_motifs_refus.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-KYC-1) ; vide hors calendrier (D-89).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_logistics_kpi_date_id ON {schema}.gold_logistics_kpi (date_id);
-COMMENT ON COLUMN {schema}.gold_logistics_kpi.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-LOG-1) ; vide hors calendrier (D-89).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_commercial_mensuel_date_id ON {schema}.gold_commercial_mensuel (date_id);
-COMMENT ON COLUMN {schema}.gold_commercial_mensuel.date_id IS 'Clé de dim_date du premier jour du mois annee_mois (GOLD-COM-3) ; vide hors calendrier (D-89).';
-
-CREATE INDEX IF NOT EXISTS ix_gold_classement_produits_date_id ON {schema}.gold_classement_produits (date_id);
-COMMENT ON COLUMN {schema}.gold_classement_produits.date_id IS 'Clé de dim_date de date_fin (fin des fenêtres) (GOLD-COM-3) ; vide hors calendrier (D-89).';
