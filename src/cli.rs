@@ -163,6 +163,10 @@ pub struct CheckArgs {
     #[arg(long, env = env::WAREHOUSE_URL, value_name = "URL", hide_env_values = true)]
     pub warehouse_url: Option<crate::secret::Secret>,
 
+    /// Transactional PostgreSQL, only to refuse checking it
+    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
+    pub oltp_url: Option<crate::secret::Secret>,
+
     /// Schema of kvt's tables [default: kvt]
     #[arg(long, env = env::WAREHOUSE_SCHEMA, value_name = "SCHEMA")]
     pub schema: Option<String>,

@@ -32,11 +32,29 @@ impl std::str::FromStr for Secret {
 /// A connection URL for messages: the password, if any, replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            // libpq-style URLs may carry it as a parameter too.
+            if u.query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+            {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.eq_ignore_ascii_case("password") {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(u) => u.to_string(),
         Err(_) => "(unparsable URL)".to_string(),
     }
 }
@@ -74,5 +92,8 @@ mod tests {
             redact_url("postgres://kvt@127.0.0.1:5432/warehouse"),
             "postgres://kvt@127.0.0.1:5432/warehouse"
         );
+        let r = redact_url("postgres://kvt@db/wh?sslmode=disable&password=s3cret");
+        assert!(!r.contains("s3cret"), "{r}");
+        assert!(r.contains("sslmode=disable"), "{r}");
     }
 }

@@ -14,6 +14,7 @@ const COMMAND: &str = "check";
 pub struct CheckStep {
     store: Store,
     warehouse: Secret,
+    oltp: Option<Secret>,
     schema: String,
     threshold: f64,
     checks: Vec<check::Check>,
@@ -52,6 +53,7 @@ pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
     Ok(CheckStep {
         store: ctx.open_store()?,
         warehouse: crate::cmd::load::warehouse_url(args.warehouse_url.as_ref())?,
+        oltp: args.oltp_url.clone(),
         schema: crate::cmd::load::schema(args.schema.as_deref(), ctx)?,
         threshold,
         checks,
@@ -87,6 +89,9 @@ impl Step for CheckStep {
 
     async fn run(&mut self, ctx: &RunContext) -> anyhow::Result<Report> {
         let mut client = warehouse::connect(&self.warehouse, "warehouse").await?;
+        // Never run the catalogue (nor create its history tables) in the
+        // transactional database (WH-1).
+        warehouse::ensure_isolated(&client, self.oltp.as_ref()).await?;
         warehouse::migrate(&client, &self.schema).await?;
         let (results, v) = check::run(
             &mut client,

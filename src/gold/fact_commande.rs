@@ -69,3 +69,11 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
         ])
         .sort(["commande_id"], SortMultipleOptions::default())
 }
+
+/// `order_id` of every order, with `commande_connue = true`: a fact left-joins
+/// it to say whether its order reached the platform.
+pub fn known(s: &Silver) -> LazyFrame {
+    orders(s)
+        .select([col("order_id")])
+        .with_column(lit(true).alias("commande_connue"))
+}

@@ -10,9 +10,7 @@ use super::inputs::Silver;
 use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
-    let known = super::fact_commande::orders(s)
-        .select([col("order_id")])
-        .with_column(lit(true).alias("commande_connue"));
+    let known = super::fact_commande::known(s);
     s.payments
         .clone()
         .filter(col("payment_id").is_not_null())

@@ -148,7 +148,7 @@ async fn copy_table(
     // Keys and indexes of the live table, recreated on the staging one.
     let keys = client
         .query(
-            "SELECT c.conname::text, pg_get_constraintdef(c.oid)
+            "SELECT quote_ident(c.conname), pg_get_constraintdef(c.oid)
              FROM pg_constraint c WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u')
              ORDER BY c.contype, c.conname",
             &[&live],
@@ -189,7 +189,8 @@ async fn copy_table(
 
 /// A foreign key of the live schema.
 struct ForeignKey {
-    /// Table and referenced table, unqualified (both in the schema).
+    /// Table, referenced table and constraint as SQL identifiers (quoted
+    /// when needed), unqualified (both tables are in the schema).
     table: String,
     referenced: String,
     name: String,
@@ -207,7 +208,8 @@ async fn foreign_keys(
 ) -> anyhow::Result<Vec<ForeignKey>> {
     Ok(client
         .query(
-            "SELECT t.relname::text, r.relname::text, c.conname::text, pg_get_constraintdef(c.oid)
+            "SELECT quote_ident(t.relname), quote_ident(r.relname), quote_ident(c.conname),
+                    pg_get_constraintdef(c.oid)
              FROM pg_constraint c
              JOIN pg_namespace n ON n.oid = c.connamespace
              JOIN pg_class t ON t.oid = c.conrelid
@@ -275,11 +277,6 @@ async fn connect(url: &Secret) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-/// A string as an SQL literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// The switch: one transaction for every table. The foreign keys touching
 /// the loaded tables are dropped, each live table is replaced by its
 /// complete staging table (`DROP` + `SET SCHEMA`: no row is copied again, its
@@ -296,6 +293,9 @@ async fn swap(
     cleaned: Cleaned,
 ) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
+    // A long dashboard query must not hold the switch (and everyone queued
+    // behind its locks) indefinitely: give up after a while, and retry.
+    tx.batch_execute("SET LOCAL lock_timeout = '60s'").await?;
     let fks = foreign_keys(&tx, schema, tables).await?;
     for k in &fks {
         tx.batch_execute(&format!(
@@ -307,9 +307,10 @@ async fn swap(
     for t in tables {
         let live = format!("{schema}.{t}");
         // What belongs to the live table rather than to its definition.
-        let comment: Option<String> = tx
+        let comment: String = tx
             .query_one(
-                "SELECT obj_description($1::text::regclass, 'pg_class')",
+                "SELECT format('COMMENT ON TABLE %s IS %L', $1::text,
+                               obj_description($1::text::regclass, 'pg_class'))",
                 &[&live],
             )
             .await?
@@ -335,10 +336,7 @@ async fn swap(
         .with_context(|| {
             format!("replacing {live} (a view or another object outside kvt depending on it blocks the swap)")
         })?;
-        if let Some(c) = comment {
-            tx.batch_execute(&format!("COMMENT ON TABLE {live} IS {}", literal(&c)))
-                .await?;
-        }
+        tx.batch_execute(&comment).await?;
         for g in grants {
             tx.batch_execute(&g).await?;
         }
@@ -386,11 +384,18 @@ pub async fn attempt(
     run_id: &str,
 ) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
-    let mut main = connect(&s.warehouse).await?;
+    let main = connect(&s.warehouse).await?;
     super::ensure_isolated(&main, s.oltp.as_ref()).await?;
     out.migrations = super::migrate(&main, &s.schema).await?;
-    main.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}_staging", s.schema))
-        .await?;
+    // A fresh staging schema: nothing a failed attempt left (tables, their
+    // foreign keys) can get in the way, and nobody else owns it.
+    main.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {0}_staging CASCADE; CREATE SCHEMA {0}_staging",
+        s.schema
+    ))
+    .await
+    .with_context(|| format!("recreating the staging schema {}_staging", s.schema))?;
+    drop(main);
 
     // Copy, `parallel` tables at a time.
     let started = Instant::now();
@@ -429,6 +434,8 @@ pub async fn attempt(
         .sort_by_key(|(t, _)| tables.iter().position(|(n, _)| n == t));
     out.table_copy_ms.sort();
     let loaded: Vec<String> = tables.iter().map(|(t, _)| t.clone()).collect();
+    // A new connection: the first one would have idled through the copy.
+    let mut main = connect(&s.warehouse).await?;
     staging_foreign_keys(&main, &s.schema, &loaded).await?;
     out.copy_ms = started.elapsed().as_millis() as u64;
 

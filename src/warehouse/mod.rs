@@ -39,6 +39,12 @@ pub fn check_schema(s: &str) -> anyhow::Result<()> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "invalid schema name `{s}` (lower-case letters, digits and `_`, starting with a letter)"
     );
+    // `<schema>_staging` is kvt's own scratch schema: another deployment's
+    // `kvt_staging` must never be taken for it.
+    anyhow::ensure!(
+        !s.ends_with("_staging"),
+        "invalid schema name `{s}`: names ending in `_staging` are kvt's staging schemas"
+    );
     Ok(())
 }
 
@@ -53,9 +59,13 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
             if let Some(db) = pg.as_db_error() {
                 let code = db.code().code();
                 // 08: connection exception; 57P01-3: admin shutdown, crash
-                // shutdown, cannot connect now; 40001/40P01: retry a transaction.
+                // shutdown, cannot connect now; 40001/40P01: retry a
+                // transaction; 55P03: lock not available (lock_timeout).
                 return code.starts_with("08")
-                    || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01");
+                    || matches!(
+                        code,
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+                    );
             }
             // No server answer: worth retrying when the connection failed
             // or broke, not when the request itself was wrong (invalid
@@ -137,6 +147,15 @@ pub async fn ensure_isolated(warehouse: &Client, oltp_url: Option<&Secret>) -> a
 /// idempotent; a file changed since it was applied is applied again.
 pub async fn migrate(client: &Client, schema: &str) -> anyhow::Result<Vec<String>> {
     check_schema(schema)?;
+    // A reserved word (`user`, `order`…) would need quotes everywhere.
+    let plain: bool = client
+        .query_one("SELECT quote_ident($1) = $1", &[&schema])
+        .await?
+        .get(0);
+    anyhow::ensure!(
+        plain,
+        "invalid schema name `{schema}`: an SQL keyword; choose another name"
+    );
     client
         .batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -235,7 +254,15 @@ mod tests {
     fn schema_names() {
         assert!(check_schema("kvt").is_ok());
         assert!(check_schema("kvt_2026").is_ok());
-        for bad in ["", "Kvt", "1kvt", "kvt; drop table x", "a-b", "kvt.x"] {
+        for bad in [
+            "",
+            "Kvt",
+            "1kvt",
+            "kvt; drop table x",
+            "a-b",
+            "kvt.x",
+            "kvt_staging",
+        ] {
             assert!(check_schema(bad).is_err(), "{bad}");
         }
     }

@@ -170,6 +170,24 @@ fn load_refuses_the_transactional_database() {
         "0",
         "nothing written"
     );
+    // `kvt check` refuses it too, before creating its history tables.
+    let out = check(&env, &same, &["--oltp-url", url.as_str()], 2);
+    assert!(
+        out.summary()["error"]
+            .as_str()
+            .unwrap()
+            .contains("transactional"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(
+        pg.psql(
+            &url,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'kvt'"
+        ),
+        "0",
+        "nothing written by check"
+    );
     // A different database of the same cluster is fine.
     let oltp = pg.database("oltp");
     load(&env, &url, &[("KVT_OLTP_URL", oltp.as_str())], 0);
