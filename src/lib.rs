@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod env;
+pub mod fraud;
 #[cfg(test)]
 pub mod fuzz;
 pub mod gen;
