@@ -7,4 +7,5 @@
 pub mod aggregates;
 pub mod engine;
 pub mod event;
+pub mod job;
 pub mod rules;

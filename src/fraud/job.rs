@@ -1,0 +1,601 @@
+//! The `payments` and `orders` jobs as pure state machines (FRAUD-PAY-*,
+//! FRAUD-ORD-*): a Kafka message in (topic, partition, offset, timestamp,
+//! value), outputs out (alerts, closed window aggregates, late events, dead
+//! letters). The same messages in the same per-partition order give the same
+//! outputs, whether they come from a live consumer or from bronze (backtest).
+
+use serde_json::{json, Value};
+
+use super::aggregates::{OrderAgg, PaymentAgg, PspAgg, StreamAgg};
+use super::engine::{Millis, Tumbling, Watermarks};
+use super::event::{self, Order, Payment};
+use super::rules::{self, Settings, Severity};
+
+const MINUTE: Millis = 60_000;
+
+/// One consumed message.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// The Kafka timestamp: the event time (FRAUD-2).
+    pub timestamp: Millis,
+    pub value: &'a [u8],
+}
+
+/// A C3 alert (without `generated_at`, which the writer adds).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    pub alert_id: String,
+    pub job: &'static str,
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    pub severity: Severity,
+    pub criteria: Vec<String>,
+    pub key: String,
+    pub payment_id: Option<String>,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Event time of the trigger, or the window's end.
+    pub event_time: Millis,
+    pub window_start: Option<Millis>,
+    pub window_end: Option<Millis>,
+    pub context: Value,
+}
+
+/// What processing a message (or the passing of time) produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Alert(Alert),
+    /// A closed window's aggregate (archived for dashboards).
+    Aggregate {
+        name: &'static str,
+        key: String,
+        start: Millis,
+        end: Millis,
+        value: Value,
+    },
+    /// An event behind the watermark: counted and archived, kept out of
+    /// closed windows (C4).
+    Late {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        timestamp: Millis,
+    },
+    /// A message that cannot be read (C1): to `kvt_dead_letters`.
+    DeadLetter {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
+}
+
+/// Thresholds of the windowed rules of these two jobs (C4 defaults).
+#[derive(Debug, Clone)]
+pub struct WindowSettings {
+    pub watermark_delay: Millis,
+    pub idle_partition: Millis,
+    pub psp_error_rate: f64,
+    pub max_cancellations_per_minute: u64,
+    pub express_share: f64,
+}
+
+impl Default for WindowSettings {
+    fn default() -> WindowSettings {
+        WindowSettings {
+            watermark_delay: 10_000,
+            idle_partition: 60_000,
+            psp_error_rate: 0.20,
+            max_cancellations_per_minute: 10,
+            express_share: 0.50,
+        }
+    }
+}
+
+fn dead(m: &Message, reason: String) -> Output {
+    Output::DeadLetter {
+        topic: m.topic.to_string(),
+        partition: m.partition,
+        offset: m.offset,
+        reason,
+    }
+}
+
+fn late(m: &Message) -> Output {
+    Output::Late {
+        topic: m.topic.to_string(),
+        partition: m.partition,
+        offset: m.offset,
+        timestamp: m.timestamp,
+    }
+}
+
+fn trigger<'a>(m: &Message<'a>) -> [(&'a str, i32, i64); 1] {
+    [(m.topic, m.partition, m.offset)]
+}
+
+/// The `payments` job: direct detection, high amount (per event); 1- and
+/// 5-minute aggregates per currency; PSP error rate per 5 minutes.
+pub struct PaymentsJob {
+    rules: Settings,
+    windows: WindowSettings,
+    watermarks: Watermarks,
+    currency_1m: Tumbling<String, PaymentAgg>,
+    currency_5m: Tumbling<String, PaymentAgg>,
+    psp_5m: Tumbling<String, PspAgg>,
+}
+
+impl PaymentsJob {
+    pub const NAME: &'static str = "payments";
+
+    pub fn new(rules: Settings, windows: WindowSettings) -> PaymentsJob {
+        PaymentsJob {
+            watermarks: Watermarks::new(windows.watermark_delay, windows.idle_partition),
+            rules,
+            windows,
+            currency_1m: Tumbling::new(MINUTE),
+            currency_5m: Tumbling::new(5 * MINUTE),
+            psp_5m: Tumbling::new(5 * MINUTE),
+        }
+    }
+
+    fn alert(
+        &self,
+        m: &Message,
+        p: &Payment,
+        ty: &'static str,
+        sev: Severity,
+        criteria: Vec<String>,
+    ) -> Alert {
+        Alert {
+            alert_id: rules::alert_id(Self::NAME, ty, &p.payment_id, &trigger(m)),
+            job: Self::NAME,
+            ty,
+            severity: sev,
+            criteria,
+            key: p.payment_id.clone(),
+            payment_id: Some(p.payment_id.clone()),
+            order_id: Some(p.order_id.clone()),
+            customer_id: Some(p.customer_id.clone()),
+            event_time: m.timestamp,
+            window_start: None,
+            window_end: None,
+            context: serde_json::to_value(p).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Processes one message at processing time `now`.
+    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let p = match event::payment(m.value) {
+            Ok(p) => p,
+            Err(e) => return vec![dead(m, e.0)],
+        };
+        let mut out = Vec::new();
+        if let Some((sev, criteria)) = rules::payment_direct(&p, &self.rules) {
+            out.push(Output::Alert(self.alert(
+                m,
+                &p,
+                "payment_direct",
+                sev,
+                criteria,
+            )));
+        }
+        if let Some(c) = rules::high_amount(&p, &self.rules) {
+            out.push(Output::Alert(self.alert(
+                m,
+                &p,
+                "high_amount",
+                Severity::Haute,
+                vec![c],
+            )));
+        }
+        let wm = self.watermarks.current();
+        let eur = rules::amount_eur(&p, &self.rules);
+        let currency = p.currency.to_ascii_uppercase();
+        let mut is_late = false;
+        match self.currency_1m.slot(currency.clone(), m.timestamp, wm) {
+            Some(a) => a.add(&p, eur),
+            None => is_late = true,
+        }
+        match self.currency_5m.slot(currency, m.timestamp, wm) {
+            Some(a) => a.add(&p, eur),
+            None => is_late = true,
+        }
+        let psp = p.psp.clone().unwrap_or_else(|| "inconnu".into());
+        match self.psp_5m.slot(psp, m.timestamp, wm) {
+            Some(a) => a.add(&p),
+            None => is_late = true,
+        }
+        if is_late {
+            out.push(late(m));
+        }
+        self.watermarks
+            .observe(m.topic, m.partition, m.timestamp, now);
+        out.extend(self.tick(now));
+        out
+    }
+
+    /// Advances the watermark at `now` and closes the windows it passed.
+    pub fn tick(&mut self, now: Millis) -> Vec<Output> {
+        let Some(wm) = self.watermarks.advance(now) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, w) in [
+            ("payments_by_currency_1m", &mut self.currency_1m),
+            ("payments_by_currency_5m", &mut self.currency_5m),
+        ] {
+            for c in w.close(wm) {
+                out.push(Output::Aggregate {
+                    name,
+                    key: c.key,
+                    start: c.start,
+                    end: c.end,
+                    value: c.value.to_json(),
+                });
+            }
+        }
+        for c in self.psp_5m.close(wm) {
+            if let Some(crit) = c.value.alert(self.windows.psp_error_rate) {
+                let ty = "psp_error_rate";
+                out.push(Output::Alert(Alert {
+                    // A window alert is identified by its key and window.
+                    alert_id: rules::alert_id(
+                        Self::NAME,
+                        ty,
+                        &format!("{}@{}", c.key, c.start),
+                        &[],
+                    ),
+                    job: Self::NAME,
+                    ty,
+                    severity: Severity::Avertissement,
+                    criteria: vec![crit],
+                    key: c.key.clone(),
+                    payment_id: None,
+                    order_id: None,
+                    customer_id: None,
+                    event_time: c.end,
+                    window_start: Some(c.start),
+                    window_end: Some(c.end),
+                    context: json!({ "payments": c.value.count, "errors": c.value.errors }),
+                }));
+            }
+            out.push(Output::Aggregate {
+                name: "psp_5m",
+                key: c.key,
+                start: c.start,
+                end: c.end,
+                value: json!({ "payments": c.value.count, "errors": c.value.errors }),
+            });
+        }
+        out
+    }
+}
+
+/// The `orders` job: per-event anomalies; 1- and 5-minute aggregates per
+/// delivery country; whole-stream cancellation (1 min) and express (5 min)
+/// spikes.
+pub struct OrdersJob {
+    rules: Settings,
+    windows: WindowSettings,
+    watermarks: Watermarks,
+    country_1m: Tumbling<String, OrderAgg>,
+    country_5m: Tumbling<String, OrderAgg>,
+    stream_1m: Tumbling<(), StreamAgg>,
+    stream_5m: Tumbling<(), StreamAgg>,
+}
+
+impl OrdersJob {
+    pub const NAME: &'static str = "orders";
+
+    pub fn new(rules: Settings, windows: WindowSettings) -> OrdersJob {
+        OrdersJob {
+            watermarks: Watermarks::new(windows.watermark_delay, windows.idle_partition),
+            rules,
+            windows,
+            country_1m: Tumbling::new(MINUTE),
+            country_5m: Tumbling::new(5 * MINUTE),
+            stream_1m: Tumbling::new(MINUTE),
+            stream_5m: Tumbling::new(5 * MINUTE),
+        }
+    }
+
+    fn alert(
+        &self,
+        m: &Message,
+        o: &Order,
+        ty: &'static str,
+        sev: Severity,
+        criteria: Vec<String>,
+    ) -> Alert {
+        Alert {
+            alert_id: rules::alert_id(Self::NAME, ty, &o.order_id, &trigger(m)),
+            job: Self::NAME,
+            ty,
+            severity: sev,
+            criteria,
+            key: o.order_id.clone(),
+            payment_id: None,
+            order_id: Some(o.order_id.clone()),
+            customer_id: Some(o.customer_id.clone()),
+            event_time: m.timestamp,
+            window_start: None,
+            window_end: None,
+            context: serde_json::to_value(o).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let o = match event::order(m.value) {
+            Ok(o) => o,
+            Err(e) => return vec![dead(m, e.0)],
+        };
+        let mut out = Vec::new();
+        let checks: [(&'static str, Severity, Option<String>); 3] = [
+            (
+                "order_high_amount",
+                Severity::Haute,
+                rules::order_high_amount(&o, &self.rules),
+            ),
+            (
+                "order_discount_abuse",
+                Severity::Haute,
+                rules::order_discount_abuse(&o, &self.rules),
+            ),
+            (
+                "order_large_cancellation",
+                Severity::Avertissement,
+                rules::order_large_cancellation(&o, &self.rules),
+            ),
+        ];
+        for (ty, sev, hit) in checks {
+            if let Some(c) = hit {
+                out.push(Output::Alert(self.alert(m, &o, ty, sev, vec![c])));
+            }
+        }
+        let wm = self.watermarks.current();
+        let country = o
+            .delivery_country
+            .clone()
+            .unwrap_or_else(|| "inconnu".into());
+        let mut is_late = false;
+        for w in [&mut self.country_1m, &mut self.country_5m] {
+            match w.slot(country.clone(), m.timestamp, wm) {
+                Some(a) => a.add(&o),
+                None => is_late = true,
+            }
+        }
+        for w in [&mut self.stream_1m, &mut self.stream_5m] {
+            match w.slot((), m.timestamp, wm) {
+                Some(a) => a.add(&o),
+                None => is_late = true,
+            }
+        }
+        if is_late {
+            out.push(late(m));
+        }
+        self.watermarks
+            .observe(m.topic, m.partition, m.timestamp, now);
+        out.extend(self.tick(now));
+        out
+    }
+
+    pub fn tick(&mut self, now: Millis) -> Vec<Output> {
+        let Some(wm) = self.watermarks.advance(now) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, w) in [
+            ("orders_by_country_1m", &mut self.country_1m),
+            ("orders_by_country_5m", &mut self.country_5m),
+        ] {
+            for c in w.close(wm) {
+                out.push(Output::Aggregate {
+                    name,
+                    key: c.key,
+                    start: c.start,
+                    end: c.end,
+                    value: c.value.to_json(),
+                });
+            }
+        }
+        let spikes = [
+            (self.stream_1m.close(wm), "cancellation_spike"),
+            (self.stream_5m.close(wm), "express_spike"),
+        ];
+        for (closed, ty) in spikes {
+            for c in closed {
+                let hit = if ty == "cancellation_spike" {
+                    c.value
+                        .cancellation_spike(self.windows.max_cancellations_per_minute)
+                } else {
+                    c.value.express_spike(self.windows.express_share)
+                };
+                if let Some(crit) = hit {
+                    out.push(Output::Alert(Alert {
+                        alert_id: rules::alert_id(
+                            Self::NAME,
+                            ty,
+                            &format!("stream@{}", c.start),
+                            &[],
+                        ),
+                        job: Self::NAME,
+                        ty,
+                        severity: Severity::Avertissement,
+                        criteria: vec![crit],
+                        key: "stream".into(),
+                        payment_id: None,
+                        order_id: None,
+                        customer_id: None,
+                        event_time: c.end,
+                        window_start: Some(c.start),
+                        window_end: Some(c.end),
+                        context: serde_json::to_value(&c.value).unwrap_or(Value::Null),
+                    }));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Millis = 1_773_741_600_000; // 2026-03-17T10:00:00Z, on a minute
+
+    fn pay_json(id: &str, status: &str, psp: &str, risk: i64, eur: f64) -> String {
+        format!(
+            r#"{{"payment_id":"{id}","order_id":"C-{id}","customer_id":"U","amount":{eur},"currency":"EUR",
+                 "amount_eur":{eur},"status":"{status}","psp":"{psp}","payment_method":"card","risk_score":{risk}}}"#
+        )
+    }
+
+    fn run_payments(events: &[(Millis, String)]) -> Vec<Output> {
+        let mut job = PaymentsJob::new(Settings::default(), WindowSettings::default());
+        let mut out = Vec::new();
+        for (i, (t, v)) in events.iter().enumerate() {
+            let m = Message {
+                topic: "payments",
+                partition: 0,
+                offset: i as i64,
+                timestamp: *t,
+                value: v.as_bytes(),
+            };
+            out.extend(job.process(&m, 0));
+        }
+        out
+    }
+
+    fn alerts(out: &[Output]) -> Vec<(&'static str, String)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Alert(a) => Some((a.ty, a.key.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn per_event_alerts_fire_on_their_event() {
+        let out = run_payments(&[
+            (T0, pay_json("P1", "succeeded", "a", 71, 10.0)),
+            (T0 + 1, pay_json("P2", "succeeded", "a", 70, 1_500.0)),
+            (T0 + 2, pay_json("P3", "succeeded", "a", 10, 1_500.01)),
+            (T0 + 3, "{not json".to_string()),
+        ]);
+        assert_eq!(
+            alerts(&out),
+            [
+                ("payment_direct", "P1".to_string()),
+                ("high_amount", "P3".to_string())
+            ]
+        );
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::DeadLetter { offset: 3, .. })));
+    }
+
+    #[test]
+    fn psp_windows_close_with_the_watermark_and_late_events_stay_out() {
+        // 5 minutes from T0: 3 errors out of 10 at one PSP (30 %), 2/10 at another (20 %).
+        let mut ev = Vec::new();
+        for i in 0..10 {
+            ev.push((
+                T0 + i * 1_000,
+                pay_json(
+                    &format!("A{i}"),
+                    if i < 3 { "error" } else { "succeeded" },
+                    "bad",
+                    10,
+                    5.0,
+                ),
+            ));
+            ev.push((
+                T0 + i * 1_000,
+                pay_json(
+                    &format!("B{i}"),
+                    if i < 2 { "error" } else { "succeeded" },
+                    "ok",
+                    10,
+                    5.0,
+                ),
+            ));
+        }
+        // The watermark reaches T0 + 5 min when an event at T0 + 5 min 10 s arrives.
+        ev.push((
+            T0 + 5 * MINUTE + 9_999,
+            pay_json("X1", "succeeded", "ok", 10, 5.0),
+        ));
+        let before = run_payments(&ev);
+        assert!(
+            alerts(&before).is_empty(),
+            "window still open one ms before"
+        );
+        ev.push((
+            T0 + 5 * MINUTE + 10_000,
+            pay_json("X2", "succeeded", "ok", 10, 5.0),
+        ));
+        // A straggler of the closed window: late.
+        ev.push((T0 + 4 * MINUTE, pay_json("L", "error", "bad", 10, 5.0)));
+        let out = run_payments(&ev);
+        assert_eq!(alerts(&out), [("psp_error_rate", "bad".to_string())]);
+        let late: Vec<i64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Late { offset, .. } => Some(*offset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(late, [22]);
+        let psp_closed = out
+            .iter()
+            .filter(|o| matches!(o, Output::Aggregate { name: "psp_5m", .. }))
+            .count();
+        assert_eq!(psp_closed, 2);
+    }
+
+    #[test]
+    fn the_same_messages_give_the_same_alert_ids() {
+        let ev = vec![(T0, pay_json("P1", "declined", "a", 50, 2_000.0))];
+        let a = run_payments(&ev);
+        let b = run_payments(&ev);
+        assert_eq!(a, b);
+        assert_eq!(alerts(&a).len(), 2);
+    }
+
+    #[test]
+    fn order_spikes_over_the_whole_stream() {
+        let mut job = OrdersJob::new(Settings::default(), WindowSettings::default());
+        let mut out = Vec::new();
+        let order = |id: i64, kind: &str, method: &str| {
+            format!(
+                r#"{{"order_id":"C{id}","customer_id":"U{id}","event_type":"{kind}","total_amount":10,
+                     "items_count":1,"delivery_country":"FR","delivery_method":"{method}"}}"#
+            )
+        };
+        let mut msgs: Vec<(Millis, String)> = Vec::new();
+        // 11 cancellations in the first minute, on two partitions.
+        for i in 0..11 {
+            msgs.push((T0 + i * 1_000, order(i, "cancelled", "standard")));
+        }
+        // Closing events, one per partition (the watermark is the slowest's).
+        msgs.push((T0 + 6 * MINUTE, order(98, "created", "standard")));
+        msgs.push((T0 + 6 * MINUTE, order(99, "created", "standard")));
+        for (i, (t, v)) in msgs.iter().enumerate() {
+            let m = Message {
+                topic: "orders",
+                partition: (i % 2) as i32,
+                offset: i as i64,
+                timestamp: *t,
+                value: v.as_bytes(),
+            };
+            out.extend(job.process(&m, 0));
+        }
+        assert_eq!(alerts(&out), [("cancellation_spike", "stream".to_string())]);
+    }
+}
