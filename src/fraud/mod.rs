@@ -4,6 +4,7 @@
 //! are dead letters), `rules` (per-event rules with the C4 defaults, C3
 //! alert ids). The Kafka loop, checkpoints and windowed rules build on them.
 
+pub mod advanced;
 pub mod aggregates;
 pub mod engine;
 pub mod event;
