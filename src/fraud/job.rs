@@ -416,17 +416,12 @@ impl OrdersJob {
                 };
                 if let Some(crit) = hit {
                     out.push(Output::Alert(Alert {
-                        alert_id: rules::alert_id(
-                            Self::NAME,
-                            ty,
-                            &format!("stream@{}", c.start),
-                            &[],
-                        ),
+                        alert_id: rules::alert_id(Self::NAME, ty, &format!("*@{}", c.start), &[]),
                         job: Self::NAME,
                         ty,
                         severity: Severity::Avertissement,
                         criteria: vec![crit],
-                        key: "stream".into(),
+                        key: "*".into(),
                         payment_id: None,
                         order_id: None,
                         customer_id: None,
@@ -596,6 +591,6 @@ mod tests {
             };
             out.extend(job.process(&m, 0));
         }
-        assert_eq!(alerts(&out), [("cancellation_spike", "stream".to_string())]);
+        assert_eq!(alerts(&out), [("cancellation_spike", "*".to_string())]);
     }
 }

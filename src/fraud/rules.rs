@@ -172,9 +172,11 @@ pub fn bot_pattern(p: &Payment, s: &Settings) -> Option<String> {
     })
 }
 
-/// `order_high_amount` (FRAUD-ORD-1): total above the threshold.
+/// `order_high_amount` (FRAUD-ORD-1): total above the threshold, on the
+/// order's `created` event (its later events repeat the same total: one
+/// alert per order).
 pub fn order_high_amount(o: &Order, s: &Settings) -> Option<String> {
-    (o.total_amount > s.order_high_amount_eur).then(|| {
+    (o.event_type == "created" && o.total_amount > s.order_high_amount_eur).then(|| {
         format!(
             "total_amount={:.2} > {:.2}",
             o.total_amount, s.order_high_amount_eur
@@ -183,8 +185,11 @@ pub fn order_high_amount(o: &Order, s: &Settings) -> Option<String> {
 }
 
 /// `order_discount_abuse` (FRAUD-ORD-1): discount strictly above the share
-/// of the subtotal (exactly 30 % does not alert).
+/// of the subtotal (exactly 30 % does not alert), on the `created` event.
 pub fn order_discount_abuse(o: &Order, s: &Settings) -> Option<String> {
+    if o.event_type != "created" {
+        return None;
+    }
     let (d, sub) = (o.discount?, o.subtotal?);
     // Cents and basis points, whole numbers: exactly 30 % is never above it
     // by a rounding error.
@@ -469,6 +474,13 @@ mod tests {
             items_count: 9,
             ..ord()
         };
+        // Amount and discount: once per order, on its creation.
+        let shipped = Order {
+            event_type: "shipped".into(),
+            total_amount: 5_000.0,
+            ..ord()
+        };
+        assert!(order_high_amount(&shipped, &s).is_none());
         assert!(order_large_cancellation(&created, &s).is_none());
     }
 

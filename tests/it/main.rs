@@ -5,6 +5,7 @@ mod common;
 
 mod contract;
 mod examples;
+mod fraud;
 mod gen;
 mod gold;
 mod hardening;
