@@ -272,6 +272,17 @@ impl<K: Eq + Hash + Clone, V: Eq + Hash + Clone> LookBack<K, V> {
         Evaluation { value: v, fire }
     }
 
+    /// The measure of `key`'s window ending at `t`, without adding an event.
+    pub fn peek(&mut self, key: &K, t: Millis) -> usize {
+        match self.keys.get_mut(key) {
+            Some(w) => {
+                w.evict(t - self.duration);
+                w.value(self.measure)
+            }
+            None => 0,
+        }
+    }
+
     /// Forgets what the watermark has made irrelevant: events at or before
     /// `watermark − duration`, and keys left empty (state stays bounded on
     /// an endless stream). A key whose window empties has fallen back.

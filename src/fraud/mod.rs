@@ -6,6 +6,7 @@
 
 pub mod advanced;
 pub mod aggregates;
+pub mod crossed;
 pub mod engine;
 pub mod event;
 pub mod job;

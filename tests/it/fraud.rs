@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kvt::fraud::advanced::{AdvancedJob, LookBackSettings};
+use kvt::fraud::crossed::{CrossSettings, CrossedJob, KycJob};
 use kvt::fraud::job::{Message, OrdersJob, Output, PaymentsJob, WindowSettings};
 use kvt::fraud::rules::Settings;
 use serde_json::Value;
@@ -102,8 +103,44 @@ fn every_injected_pattern_fires_and_nothing_else() {
         |m, now| adv.process(m, now),
         &mut fired,
     );
-    let mut ord = OrdersJob::new(settings, w);
+    let mut ord = OrdersJob::new(settings.clone(), w.clone());
     run("orders", &orders, |m, now| ord.process(m, now), &mut fired);
+    // crossed: both topics, in event-time order (orders first on a tie).
+    let mut both: Vec<(i64, u8, usize)> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| (*t, 0, i))
+        .chain(payments.iter().enumerate().map(|(i, (t, _))| (*t, 1, i)))
+        .collect();
+    both.sort();
+    let mut crossed = CrossedJob::new(settings, &w, CrossSettings::default());
+    for (t, which, i) in both {
+        let (topic, value) = if which == 0 {
+            ("orders", &orders[i].1)
+        } else {
+            ("payments", &payments[i].1)
+        };
+        let m = Message {
+            topic,
+            partition: 0,
+            offset: i as i64,
+            timestamp: t,
+            value,
+        };
+        for o in crossed.process(&m, 0) {
+            if let Output::Alert(a) = o {
+                fired.entry(a.ty).or_default().push(a.key);
+            }
+        }
+    }
+    let kyc = messages(&out.join("events/kyc_decisions/2026-03-17.jsonl"));
+    let mut kyc_job = KycJob::new(&w, CrossSettings::default());
+    run(
+        "kyc_decisions",
+        &kyc,
+        |m, now| kyc_job.process(m, now),
+        &mut fired,
+    );
     let count = |ty: &str| fired.get(ty).map_or(0, Vec::len) as u64;
 
     // Per-event rules: exactly what the generator counted over the whole day.
@@ -156,6 +193,12 @@ fn every_injected_pattern_fires_and_nothing_else() {
         "psp_error_rate",
         "cancellation_spike",
         "express_spike",
+        "payment_on_cancelled_order",
+        "amount_mismatch",
+        "cross_velocity",
+        "shared_ip",
+        "kyc_multiple_documents",
+        "kyc_minor_rate",
     ];
     assert_eq!(ev["stateful_rules_background_alerts"], 0);
     let want: BTreeSet<(String, String)> = patterns
