@@ -44,6 +44,36 @@ pub struct Alert {
     pub context: Value,
 }
 
+fn rfc3339(ms: Millis) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+        .unwrap_or(Value::Null)
+}
+
+impl Alert {
+    /// The alert as the C3 JSON document published and archived;
+    /// `generated_at` is the only field that differs between a live run and
+    /// a replay (it is not part of the id).
+    pub fn to_c3(&self, generated_at: Millis) -> Value {
+        json!({
+            "alert_id": self.alert_id,
+            "job": self.job,
+            "type": self.ty,
+            "severity": self.severity,
+            "criteria": self.criteria,
+            "key": self.key,
+            "payment_id": self.payment_id,
+            "order_id": self.order_id,
+            "customer_id": self.customer_id,
+            "event_time": rfc3339(self.event_time),
+            "window_start": self.window_start.map_or(Value::Null, rfc3339),
+            "window_end": self.window_end.map_or(Value::Null, rfc3339),
+            "generated_at": rfc3339(generated_at),
+            "context": self.context,
+        })
+    }
+}
+
 /// What processing a message (or the passing of time) produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -552,6 +582,23 @@ mod tests {
             .filter(|o| matches!(o, Output::Aggregate { name: "psp_5m", .. }))
             .count();
         assert_eq!(psp_closed, 2);
+    }
+
+    #[test]
+    fn alerts_render_as_c3_documents() {
+        let out = run_payments(&[(T0, pay_json("P1", "succeeded", "a", 71, 10.0))]);
+        let Output::Alert(a) = &out[0] else {
+            panic!("{out:?}")
+        };
+        let j = a.to_c3(T0 + 5);
+        assert_eq!(j["type"], "payment_direct");
+        assert_eq!(j["severity"], "haute");
+        assert_eq!(j["event_time"], "2026-03-17T10:00:00.000Z");
+        assert_eq!(j["generated_at"], "2026-03-17T10:00:00.005Z");
+        assert_eq!(j["window_start"], Value::Null);
+        assert_eq!(j["criteria"][0], "risk_score=71 > 70");
+        assert_eq!(j["context"]["payment_id"], "P1");
+        assert_eq!(j["alert_id"].as_str().unwrap().len(), 64);
     }
 
     #[test]
