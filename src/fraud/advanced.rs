@@ -65,34 +65,27 @@ impl AdvancedJob {
         key: &str,
         criteria: Vec<String>,
     ) -> Output {
-        Output::Alert(Alert {
-            alert_id: rules::alert_id(Self::NAME, ty, key, &[(m.topic, m.partition, m.offset)]),
-            job: Self::NAME,
-            ty,
-            severity,
+        let ids = (
+            Some(p.payment_id.as_str()),
+            Some(p.order_id.as_str()),
+            Some(p.customer_id.as_str()),
+        );
+        let context = serde_json::to_value(p).unwrap_or(Value::Null);
+        Output::Alert(Alert::for_message(
+            Self::NAME,
+            m,
+            (ty, severity),
+            key,
+            ids,
             criteria,
-            key: key.to_string(),
-            payment_id: Some(p.payment_id.clone()),
-            order_id: Some(p.order_id.clone()),
-            customer_id: Some(p.customer_id.clone()),
-            event_time: m.timestamp,
-            window_start: None,
-            window_end: None,
-            context: serde_json::to_value(p).unwrap_or(Value::Null),
-        })
+            context,
+        ))
     }
 
     pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
         let p = match event::payment(m.value) {
             Ok(p) => p,
-            Err(e) => {
-                return vec![Output::DeadLetter {
-                    topic: m.topic.to_string(),
-                    partition: m.partition,
-                    offset: m.offset,
-                    reason: e.0,
-                }]
-            }
+            Err(e) => return vec![super::job::dead(m, e.0)],
         };
         let mut out = Vec::new();
         let per_event = [

@@ -50,12 +50,7 @@ impl Default for CrossSettings {
 }
 
 fn dead(m: &Message, e: DeadLetter) -> Output {
-    Output::DeadLetter {
-        topic: m.topic.to_string(),
-        partition: m.partition,
-        offset: m.offset,
-        reason: e.0,
-    }
+    super::job::dead(m, e.0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -69,21 +64,15 @@ fn alert(
     criteria: String,
     context: Value,
 ) -> Output {
-    Output::Alert(Alert {
-        alert_id: rules::alert_id(job, ty, key, &[(m.topic, m.partition, m.offset)]),
+    Output::Alert(Alert::for_message(
         job,
-        ty,
-        severity,
-        criteria: vec![criteria],
-        key: key.to_string(),
-        payment_id: ids.0.map(str::to_string),
-        order_id: ids.1.map(str::to_string),
-        customer_id: ids.2.map(str::to_string),
-        event_time: m.timestamp,
-        window_start: None,
-        window_end: None,
+        m,
+        (ty, severity),
+        key,
+        ids,
+        vec![criteria],
         context,
-    })
+    ))
 }
 
 pub struct CrossedJob {

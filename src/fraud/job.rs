@@ -50,7 +50,38 @@ fn rfc3339(ms: Millis) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The ids an alert carries (C3): payment, order, customer.
+pub type AlertIds<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
 impl Alert {
+    /// An alert raised by one message: its id hashes the job, type, key and
+    /// the message's position (C3).
+    pub fn for_message(
+        job: &'static str,
+        m: &Message,
+        (ty, severity): (&'static str, Severity),
+        key: &str,
+        ids: AlertIds,
+        criteria: Vec<String>,
+        context: Value,
+    ) -> Alert {
+        Alert {
+            alert_id: rules::alert_id(job, ty, key, &trigger(m)),
+            job,
+            ty,
+            severity,
+            criteria,
+            key: key.to_string(),
+            payment_id: ids.0.map(str::to_string),
+            order_id: ids.1.map(str::to_string),
+            customer_id: ids.2.map(str::to_string),
+            event_time: m.timestamp,
+            window_start: None,
+            window_end: None,
+            context,
+        }
+    }
+
     /// The alert as the C3 JSON document published and archived;
     /// `generated_at` is the only field that differs between a live run and
     /// a replay (it is not part of the id).
@@ -125,7 +156,26 @@ impl Default for WindowSettings {
     }
 }
 
-fn dead(m: &Message, reason: String) -> Output {
+/// Closes the windows of `w` the watermark passed, as archived aggregates.
+fn close_into<A: Default>(
+    out: &mut Vec<Output>,
+    name: &'static str,
+    w: &mut Tumbling<String, A>,
+    wm: Millis,
+    to_json: fn(&A) -> Value,
+) {
+    for c in w.close(wm) {
+        out.push(Output::Aggregate {
+            name,
+            key: c.key,
+            start: c.start,
+            end: c.end,
+            value: to_json(&c.value),
+        });
+    }
+}
+
+pub(crate) fn dead(m: &Message, reason: String) -> Output {
     Output::DeadLetter {
         topic: m.topic.to_string(),
         partition: m.partition,
@@ -180,21 +230,21 @@ impl PaymentsJob {
         sev: Severity,
         criteria: Vec<String>,
     ) -> Alert {
-        Alert {
-            alert_id: rules::alert_id(Self::NAME, ty, &p.payment_id, &trigger(m)),
-            job: Self::NAME,
-            ty,
-            severity: sev,
+        let ids = (
+            Some(p.payment_id.as_str()),
+            Some(p.order_id.as_str()),
+            Some(p.customer_id.as_str()),
+        );
+        let context = serde_json::to_value(p).unwrap_or(Value::Null);
+        Alert::for_message(
+            Self::NAME,
+            m,
+            (ty, sev),
+            &p.payment_id,
+            ids,
             criteria,
-            key: p.payment_id.clone(),
-            payment_id: Some(p.payment_id.clone()),
-            order_id: Some(p.order_id.clone()),
-            customer_id: Some(p.customer_id.clone()),
-            event_time: m.timestamp,
-            window_start: None,
-            window_end: None,
-            context: serde_json::to_value(p).unwrap_or(Value::Null),
-        }
+            context,
+        )
     }
 
     /// Processes one message at processing time `now`.
@@ -254,20 +304,20 @@ impl PaymentsJob {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (name, w) in [
-            ("payments_by_currency_1m", &mut self.currency_1m),
-            ("payments_by_currency_5m", &mut self.currency_5m),
-        ] {
-            for c in w.close(wm) {
-                out.push(Output::Aggregate {
-                    name,
-                    key: c.key,
-                    start: c.start,
-                    end: c.end,
-                    value: c.value.to_json(),
-                });
-            }
-        }
+        close_into(
+            &mut out,
+            "payments_by_currency_1m",
+            &mut self.currency_1m,
+            wm,
+            PaymentAgg::to_json,
+        );
+        close_into(
+            &mut out,
+            "payments_by_currency_5m",
+            &mut self.currency_5m,
+            wm,
+            PaymentAgg::to_json,
+        );
         for c in self.psp_5m.close(wm) {
             if let Some(crit) = c.value.alert(self.windows.psp_error_rate) {
                 let ty = "psp_error_rate";
@@ -341,21 +391,21 @@ impl OrdersJob {
         sev: Severity,
         criteria: Vec<String>,
     ) -> Alert {
-        Alert {
-            alert_id: rules::alert_id(Self::NAME, ty, &o.order_id, &trigger(m)),
-            job: Self::NAME,
-            ty,
-            severity: sev,
+        let ids = (
+            None,
+            Some(o.order_id.as_str()),
+            Some(o.customer_id.as_str()),
+        );
+        let context = serde_json::to_value(o).unwrap_or(Value::Null);
+        Alert::for_message(
+            Self::NAME,
+            m,
+            (ty, sev),
+            &o.order_id,
+            ids,
             criteria,
-            key: o.order_id.clone(),
-            payment_id: None,
-            order_id: Some(o.order_id.clone()),
-            customer_id: Some(o.customer_id.clone()),
-            event_time: m.timestamp,
-            window_start: None,
-            window_end: None,
-            context: serde_json::to_value(o).unwrap_or(Value::Null),
-        }
+            context,
+        )
     }
 
     pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
@@ -418,20 +468,20 @@ impl OrdersJob {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (name, w) in [
-            ("orders_by_country_1m", &mut self.country_1m),
-            ("orders_by_country_5m", &mut self.country_5m),
-        ] {
-            for c in w.close(wm) {
-                out.push(Output::Aggregate {
-                    name,
-                    key: c.key,
-                    start: c.start,
-                    end: c.end,
-                    value: c.value.to_json(),
-                });
-            }
-        }
+        close_into(
+            &mut out,
+            "orders_by_country_1m",
+            &mut self.country_1m,
+            wm,
+            OrderAgg::to_json,
+        );
+        close_into(
+            &mut out,
+            "orders_by_country_5m",
+            &mut self.country_5m,
+            wm,
+            OrderAgg::to_json,
+        );
         let spikes = [
             (self.stream_1m.close(wm), "cancellation_spike"),
             (self.stream_5m.close(wm), "express_spike"),
