@@ -10,4 +10,5 @@ pub mod crossed;
 pub mod engine;
 pub mod event;
 pub mod job;
+pub mod replay;
 pub mod rules;
