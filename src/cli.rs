@@ -128,20 +128,27 @@ Every run and every check's result are stored in kvt.quality_check_runs and
 kvt.quality_check_results (a Metabase question follows the pass rate over time). The
 catalogue, its format and how to add a check: docs/warehouse.md.";
 
-/// Arguments of `kvt load`.
+/// The warehouse of `kvt load` and `kvt check`.
 #[derive(Debug, Clone, Args)]
-pub struct LoadArgs {
+pub struct WarehouseArgs {
     /// Analytics PostgreSQL (a secret when it holds a password: prefer the environment)
     #[arg(long, env = env::WAREHOUSE_URL, value_name = "URL", hide_env_values = true)]
     pub warehouse_url: Option<crate::secret::Secret>,
 
-    /// Transactional PostgreSQL, only to refuse loading into it
+    /// Transactional PostgreSQL, only to refuse running on it
     #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
     pub oltp_url: Option<crate::secret::Secret>,
 
     /// Schema of kvt's tables [default: kvt]
     #[arg(long, env = env::WAREHOUSE_SCHEMA, value_name = "SCHEMA")]
     pub schema: Option<String>,
+}
+
+/// Arguments of `kvt load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub db: WarehouseArgs,
 
     /// Tables copied at the same time [default: 2]
     #[arg(long, env = env::LOAD_PARALLEL, value_name = "N")]
@@ -159,17 +166,8 @@ pub struct LoadArgs {
 /// Arguments of `kvt check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// Analytics PostgreSQL (a secret when it holds a password: prefer the environment)
-    #[arg(long, env = env::WAREHOUSE_URL, value_name = "URL", hide_env_values = true)]
-    pub warehouse_url: Option<crate::secret::Secret>,
-
-    /// Transactional PostgreSQL, only to refuse checking it
-    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
-    pub oltp_url: Option<crate::secret::Secret>,
-
-    /// Schema of kvt's tables [default: kvt]
-    #[arg(long, env = env::WAREHOUSE_SCHEMA, value_name = "SCHEMA")]
-    pub schema: Option<String>,
+    #[command(flatten)]
+    pub db: WarehouseArgs,
 
     /// Lowest pass rate that is not a failure, as a share (0.8 = 80 %; exactly passes) [default: 0.8]
     #[arg(long, env = env::CHECK_THRESHOLD, value_name = "SHARE")]

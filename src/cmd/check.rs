@@ -52,9 +52,9 @@ pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
     }
     Ok(CheckStep {
         store: ctx.open_store()?,
-        warehouse: crate::cmd::load::warehouse_url(args.warehouse_url.as_ref())?,
-        oltp: args.oltp_url.clone(),
-        schema: crate::cmd::load::schema(args.schema.as_deref(), ctx)?,
+        warehouse: crate::cmd::load::warehouse_url(args.db.warehouse_url.as_ref())?,
+        oltp: args.db.oltp_url.clone(),
+        schema: crate::cmd::load::schema(args.db.schema.as_deref(), ctx)?,
         threshold,
         checks,
         json: args.json,
@@ -150,6 +150,6 @@ impl Step for CheckStep {
 }
 
 pub async fn run(args: &CheckArgs, ctx: &RunContext) -> ExitStatus {
-    let name = args.schema.clone().unwrap_or_default();
+    let name = args.db.schema.clone().unwrap_or_default();
     ctx.execute(COMMAND, &name, async { plan(args, ctx) }).await
 }

@@ -50,9 +50,9 @@ pub fn plan(args: &LoadArgs, ctx: &RunContext) -> anyhow::Result<LoadStep> {
     Ok(LoadStep {
         store: ctx.open_store()?,
         settings: load::Settings {
-            warehouse: warehouse_url(args.warehouse_url.as_ref())?,
-            oltp: args.oltp_url.clone(),
-            schema: schema(args.schema.as_deref(), ctx)?,
+            warehouse: warehouse_url(args.db.warehouse_url.as_ref())?,
+            oltp: args.db.oltp_url.clone(),
+            schema: schema(args.db.schema.as_deref(), ctx)?,
             parallel: args.parallel.or(ctx.config.warehouse.parallel).unwrap_or(2),
             retries: args.retries.or(ctx.config.warehouse.retries).unwrap_or(3),
             retry_delay,
@@ -160,6 +160,6 @@ pub fn warehouse_namespace(url: &Secret) -> String {
 }
 
 pub async fn run(args: &LoadArgs, ctx: &RunContext) -> ExitStatus {
-    let name = args.schema.clone().unwrap_or_default();
+    let name = args.db.schema.clone().unwrap_or_default();
     ctx.execute(COMMAND, &name, async { plan(args, ctx) }).await
 }

@@ -25,8 +25,8 @@ impl Command {
             }
             Command::Silver(s) => (silver::command_name(s), silver::source_name(s).to_string()),
             Command::Gold(_) => ("gold", String::new()),
-            Command::Load(a) => ("load", a.schema.clone().unwrap_or_default()),
-            Command::Check(a) => ("check", a.schema.clone().unwrap_or_default()),
+            Command::Load(a) => ("load", a.db.schema.clone().unwrap_or_default()),
+            Command::Check(a) => ("check", a.db.schema.clone().unwrap_or_default()),
         }
     }
 }

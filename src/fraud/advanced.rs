@@ -4,8 +4,6 @@
 //! shared device), firing once per (type, key) until they fall back (C4).
 //! Keyed state expires with the watermark. Pure, like `job`.
 
-use serde_json::Value;
-
 use super::engine::{LookBack, Measure, Millis, Watermarks};
 use super::event::{self, Payment};
 use super::job::{Alert, Message, Output, WindowSettings};
@@ -65,20 +63,13 @@ impl AdvancedJob {
         key: &str,
         criteria: Vec<String>,
     ) -> Output {
-        let ids = (
-            Some(p.payment_id.as_str()),
-            Some(p.order_id.as_str()),
-            Some(p.customer_id.as_str()),
-        );
-        let context = serde_json::to_value(p).unwrap_or(Value::Null);
-        Output::Alert(Alert::for_message(
+        Output::Alert(Alert::for_payment(
             Self::NAME,
             m,
             (ty, severity),
             key,
-            ids,
+            p,
             criteria,
-            context,
         ))
     }
 

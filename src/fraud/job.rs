@@ -82,6 +82,25 @@ impl Alert {
         }
     }
 
+    /// An alert raised by one payment, carrying its ids and the payment as
+    /// context.
+    pub fn for_payment(
+        job: &'static str,
+        m: &Message,
+        rule: (&'static str, Severity),
+        key: &str,
+        p: &Payment,
+        criteria: Vec<String>,
+    ) -> Alert {
+        let ids = (
+            Some(p.payment_id.as_str()),
+            Some(p.order_id.as_str()),
+            Some(p.customer_id.as_str()),
+        );
+        let context = serde_json::to_value(p).unwrap_or(Value::Null);
+        Alert::for_message(job, m, rule, key, ids, criteria, context)
+    }
+
     /// The alert as the C3 JSON document published and archived;
     /// `generated_at` is the only field that differs between a live run and
     /// a replay (it is not part of the id).
@@ -230,21 +249,7 @@ impl PaymentsJob {
         sev: Severity,
         criteria: Vec<String>,
     ) -> Alert {
-        let ids = (
-            Some(p.payment_id.as_str()),
-            Some(p.order_id.as_str()),
-            Some(p.customer_id.as_str()),
-        );
-        let context = serde_json::to_value(p).unwrap_or(Value::Null);
-        Alert::for_message(
-            Self::NAME,
-            m,
-            (ty, sev),
-            &p.payment_id,
-            ids,
-            criteria,
-            context,
-        )
+        Alert::for_payment(Self::NAME, m, (ty, sev), &p.payment_id, p, criteria)
     }
 
     /// Processes one message at processing time `now`.
