@@ -96,6 +96,81 @@ pub enum Command {
     /// Run the quality checks on the warehouse; exit 1 below the pass-rate threshold
     #[command(after_long_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Streaming fraud detection over Kafka, or a backtest over bronze
+    #[command(subcommand)]
+    Fraud(FraudCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FraudCommand {
+    /// Run one job until SIGTERM/SIGINT (live, with checkpoints), or over bronze (--input)
+    #[command(after_long_help = FRAUD_EXAMPLES)]
+    Run(FraudRunArgs),
+}
+
+const FRAUD_EXAMPLES: &str = "\
+Examples:
+  # One job per process, under systemd or Kubernetes; SIGTERM = checkpoint, commit, exit 0
+  kvt fraud run payments --metrics-listen 127.0.0.1:9464
+
+  # Re-read everything still on the topics, with empty state (the checkpoint is ignored)
+  kvt fraud run advanced --from-beginning
+
+  # Backtest a rule change over bronze: the alerts it would have raised, nothing sent to Kafka
+  kvt fraud run orders --input 2026-03-01..2026-03-17
+  kvt fraud run crossed --input 2026-03-17 --dry-run | jq -r .type | sort | uniq -c
+
+Jobs and topics (CONTRACTS C2): payments, advanced <- payments; orders <- orders;
+crossed <- payments + orders; kyc <- kyc_decisions. Alerts go to the job's alert topic and
+to the store (alerts/<topic>/event_date=…/), malformed messages to kvt_dead_letters. A
+restart resumes from the last checkpoint (fraud/<job>/checkpoints/) without losing or
+repeating an alert. Every rule, its [fraud] setting and an example alert: docs/fraud.md.";
+
+#[derive(Debug, Clone, Args)]
+pub struct FraudRunArgs {
+    /// The job
+    #[arg(value_enum)]
+    pub job: crate::fraud::runner::JobKind,
+
+    /// Bootstrap servers [default: [kafka] brokers, else 127.0.0.1:9092]
+    #[arg(long, env = env::KAFKA_BROKERS, value_name = "HOST:PORT[,…]")]
+    pub brokers: Option<String>,
+
+    /// Prefix of every topic read and written (`staging-` → staging-payments, staging-alerts_orders…)
+    #[arg(long, env = env::FRAUD_TOPIC_PREFIX, value_name = "PREFIX", default_value = "")]
+    pub topic_prefix: String,
+
+    /// Consumer group the offsets are committed to [default: kvt-fraud-<job>]
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// Start at the oldest retained offsets with empty state, ignoring the checkpoint
+    #[arg(long, conflicts_with = "from")]
+    pub from_beginning: bool,
+
+    /// Start at the first offsets at or after TIME (RFC 3339) with empty state
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// Backtest over bronze instead of Kafka: DATE, DATE..DATE (event dates), or a local file or directory of bronze JSONL
+    #[arg(long, value_name = "SOURCE", conflicts_with_all = ["from", "from_beginning"])]
+    pub input: Option<String>,
+
+    /// Alerts to stdout only: nothing sent to Kafka, no checkpoint, no archive
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Checkpoint interval [default: [fraud] checkpoint_interval, else 60s]
+    #[arg(long, env = env::FRAUD_CHECKPOINT_INTERVAL, value_name = "DURATION")]
+    pub checkpoint_interval: Option<String>,
+
+    /// Stop (after a final checkpoint) once no message arrived for DURATION
+    #[arg(long, value_name = "DURATION")]
+    pub exit_when_idle: Option<String>,
+
+    /// Serve /metrics (Prometheus) and /health on ADDR [default: [fraud] metrics_listen, else none]
+    #[arg(long, env = env::FRAUD_METRICS_LISTEN, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 const LOAD_EXAMPLES: &str = "\

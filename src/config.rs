@@ -55,6 +55,8 @@ pub struct Config {
     pub warehouse: WarehouseConfig,
     #[serde(default)]
     pub check: CheckConfig,
+    #[serde(default)]
+    pub fraud: FraudConfig,
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -165,6 +167,91 @@ pub struct KafkaConfig {
     /// (the password comes from KVT_KAFKA_SASL_PASSWORD).
     #[serde(default)]
     pub client: BTreeMap<String, String>,
+}
+
+/// `[fraud]`: the streaming jobs of `kvt fraud run` (docs/fraud.md). Every
+/// threshold defaults to CONTRACTS C4; durations are text (`10s`, `5m`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FraudConfig {
+    /// Checkpoint interval (default 60s, FRAUD-4).
+    pub checkpoint_interval: Option<String>,
+    /// Checkpoints kept per job (default 3).
+    pub checkpoints_kept: Option<usize>,
+    /// Tolerated out-of-orderness (default 10s, FRAUD-3).
+    pub watermark_delay: Option<String>,
+    /// A partition silent this long stops holding the watermark (default 60s).
+    pub idle_partition: Option<String>,
+    /// `/metrics` and `/health` address, e.g. 127.0.0.1:9464 (default: none).
+    pub metrics_listen: Option<String>,
+    /// Consumer groups are `<prefix>-<job>` (default kvt-fraud).
+    pub group_prefix: Option<String>,
+    /// Alert types not raised, e.g. ["geo_mismatch"].
+    #[serde(default)]
+    pub disabled: Vec<String>,
+    pub risk_countries: Option<Vec<String>>,
+    /// BINs (first six digits) of fraudulent issuers, inline…
+    pub bin_blacklist: Option<Vec<String>>,
+    /// …or one per line in a file (`#` comments), added to the inline list.
+    pub bin_blacklist_file: Option<std::path::PathBuf>,
+    pub high_risk_score: Option<i64>,
+    /// Inclusive [low, high] "moderate" risk score of a failed payment.
+    pub moderate_score: Option<(i64, i64)>,
+    pub failure_statuses: Option<Vec<String>>,
+    pub geo_mismatch_score: Option<i64>,
+    /// Case-insensitive regular expression of bot user agents.
+    pub bot_pattern: Option<String>,
+    pub bot_max_processing_ms: Option<i64>,
+    pub high_amount_eur: Option<f64>,
+    /// Fallback rates to EUR when a payment has no `amount_eur`.
+    pub eur_rates: Option<BTreeMap<String, f64>>,
+    pub order_high_amount_eur: Option<f64>,
+    pub discount_share: Option<f64>,
+    pub cancellation_items: Option<i64>,
+    pub psp_error_rate: Option<f64>,
+    pub max_cancellations_per_minute: Option<u64>,
+    pub express_share: Option<f64>,
+    pub card_testing: Option<LookBackRule>,
+    pub card_portfolio: Option<LookBackRule>,
+    pub shared_device: Option<LookBackRule>,
+    pub shared_ip: Option<LookBackRule>,
+    pub cross_velocity: Option<VelocityRule>,
+    pub amount_gap: Option<f64>,
+    /// How long the crossed job keeps orders (default 7d).
+    pub retention: Option<String>,
+    pub kyc_documents: Option<KycDocumentsRule>,
+    pub kyc_minor_rate: Option<KycMinorRule>,
+}
+
+/// A look-back rule: fire when the measure within `within` is above `above`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookBackRule {
+    pub within: String,
+    pub above: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VelocityRule {
+    pub within: String,
+    pub payments_above: usize,
+    pub orders_above: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KycDocumentsRule {
+    pub within: String,
+    pub at_least: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KycMinorRule {
+    pub within: String,
+    pub min_decisions: usize,
+    pub share_above: f64,
 }
 
 /// One batch source (`[sources.NAME]`).

@@ -106,6 +106,12 @@ vars! {
     GOLD_DOMAINS = "KVT_GOLD_DOMAINS";
     /// Reference date of `kvt gold` (YYYY-MM-DD; default the run's date in Europe/Paris).
     AS_OF = "KVT_AS_OF";
+    /// `/metrics` and `/health` address of `kvt fraud run`, e.g. 127.0.0.1:9464 (default: none).
+    FRAUD_METRICS_LISTEN = "KVT_FRAUD_METRICS_LISTEN";
+    /// Checkpoint interval of `kvt fraud run`, e.g. 60s (default 60s).
+    FRAUD_CHECKPOINT_INTERVAL = "KVT_FRAUD_CHECKPOINT_INTERVAL";
+    /// Prefix of every topic `kvt fraud run` reads and writes (a namespace on a shared cluster).
+    FRAUD_TOPIC_PREFIX = "KVT_FRAUD_TOPIC_PREFIX";
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

@@ -134,18 +134,30 @@ impl ClientSettings {
         &self,
         client_id: &str,
     ) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+        self.producer_with(client_id, "20", "60000", DefaultProducerContext)
+    }
+
+    /// An idempotent producer with `context` (to see delivery reports),
+    /// `linger.ms` and `message.timeout.ms` (`0`: retry forever).
+    pub fn producer_with<C: rdkafka::producer::ProducerContext>(
+        &self,
+        client_id: &str,
+        linger_ms: &str,
+        timeout_ms: &str,
+        context: C,
+    ) -> anyhow::Result<ThreadedProducer<C>> {
         self.config(
             client_id,
             &[
                 ("enable.idempotence", "true"),
                 ("compression.type", "lz4"),
-                ("linger.ms", "20"),
+                ("linger.ms", linger_ms),
                 ("batch.num.messages", "10000"),
                 ("queue.buffering.max.messages", "200000"),
-                ("message.timeout.ms", "60000"),
+                ("message.timeout.ms", timeout_ms),
             ],
         )
-        .create()
+        .create_with_context(context)
         .with_context(|| format!("cannot create a Kafka producer for {}", self.brokers))
     }
 
@@ -186,6 +198,40 @@ impl ClientSettings {
         }
         Ok(created)
     }
+}
+
+/// The partitions of `topic`, or why it cannot be read (named with the
+/// broker and the topic).
+pub fn partitions<C: rdkafka::consumer::Consumer>(
+    consumer: &C,
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, String> {
+    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| {
+        format!(
+            "cannot reach Kafka broker(s) {brokers} for topic `{topic}` within {timeout:?}: {e}"
+        )
+    })?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Err(format!("topic `{topic}` not found on {brokers}"));
+    };
+    if let Some(err) = t.error() {
+        let what = match RDKafkaErrorCode::from(err) {
+            RDKafkaErrorCode::UnknownTopicOrPartition => "does not exist".to_string(),
+            RDKafkaErrorCode::TopicAuthorizationFailed => {
+                "is not readable: authorization failed".to_string()
+            }
+            other => format!("is unavailable: {other}"),
+        };
+        return Err(format!("topic `{topic}` on {brokers} {what}"));
+    }
+    if t.partitions().is_empty() {
+        return Err(format!(
+            "topic `{topic}` on {brokers} does not exist (no partitions)"
+        ));
+    }
+    Ok(t.partitions().iter().map(|p| p.id()).collect())
 }
 
 /// A Kafka topic name (letters, digits, `.`, `_`, `-`; at most 249 bytes).

@@ -1,13 +1,14 @@
 //! Command dispatch: the one match from parsed arguments to a command's `run`.
 
 pub mod check;
+pub mod fraud;
 pub mod gold;
 pub mod ingest_drive;
 pub mod ingest_kafka;
 pub mod load;
 pub mod silver;
 
-use crate::cli::{Cli, Command, IngestCommand};
+use crate::cli::{Cli, Command, FraudCommand, IngestCommand};
 use crate::config::Config;
 use crate::run::{Report, RunContext};
 
@@ -27,6 +28,7 @@ impl Command {
             Command::Gold(_) => ("gold", String::new()),
             Command::Load(a) => ("load", a.db.schema.clone().unwrap_or_default()),
             Command::Check(a) => ("check", a.db.schema.clone().unwrap_or_default()),
+            Command::Fraud(FraudCommand::Run(a)) => ("fraud run", a.job.name().to_string()),
         }
     }
 }
@@ -53,5 +55,6 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Command::Gold(a) => gold::run(a, &ctx).await,
         Command::Load(a) => load::run(a, &ctx).await,
         Command::Check(a) => check::run(a, &ctx).await,
+        Command::Fraud(FraudCommand::Run(a)) => fraud::run(a, &ctx).await,
     }
 }

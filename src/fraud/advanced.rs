@@ -6,7 +6,7 @@
 
 use super::engine::{LookBack, Measure, Millis, Watermarks};
 use super::event::{self, Payment};
-use super::job::{Alert, Message, Output, WindowSettings};
+use super::job::{Alert, Message, Ordered, Output, Reorder, WindowSettings};
 use super::rules::{self, Settings, Severity};
 
 /// Look-back thresholds (C4 defaults): fire when the measure is **above**.
@@ -30,9 +30,13 @@ impl Default for LookBackSettings {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AdvancedJob {
+    #[serde(skip)]
     rules: Settings,
     watermarks: Watermarks,
+    /// Payments waiting for the watermark (look-back rules run in event-time order).
+    reorder: Reorder,
     card_testing: LookBack<String, ()>,
     card_portfolio: LookBack<String, String>,
     shared_device: LookBack<String, String>,
@@ -45,6 +49,7 @@ impl AdvancedJob {
         AdvancedJob {
             rules,
             watermarks: Watermarks::new(windows.watermark_delay, windows.idle_partition),
+            reorder: Reorder::default(),
             card_testing: LookBack::new(lb.card_testing.0, lb.card_testing.1, Measure::Count),
             card_portfolio: LookBack::new(
                 lb.card_portfolio.0,
@@ -73,10 +78,16 @@ impl AdvancedJob {
         ))
     }
 
+    /// Per-event rules at once; look-back rules when the watermark passes
+    /// the payment (in event-time order, see [`Reorder`]).
     pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+
+    fn per_event(&self, m: &Message) -> (Vec<Output>, bool) {
         let p = match event::payment(m.value) {
             Ok(p) => p,
-            Err(e) => return vec![super::job::dead(m, e.0)],
+            Err(e) => return (vec![super::job::dead(m, e.0)], false),
         };
         let mut out = Vec::new();
         let per_event = [
@@ -101,6 +112,14 @@ impl AdvancedJob {
                 out.push(Self::alert(m, &p, ty, sev, &p.payment_id, vec![c]));
             }
         }
+        (out, true)
+    }
+
+    fn look_back(&mut self, m: &Message) -> Vec<Output> {
+        let Ok(p) = event::payment(m.value) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
         let t = m.timestamp;
         if let Some(session) = &p.payment_session_id {
             let e = self.card_testing.add(session.clone(), t, ());
@@ -148,9 +167,6 @@ impl AdvancedJob {
                 ));
             }
         }
-        if let Some(wm) = self.watermarks.observe(m.topic, m.partition, t, now) {
-            self.expire(wm);
-        }
         out
     }
 
@@ -162,8 +178,48 @@ impl AdvancedJob {
     }
 
     /// Keys held in state (flat on an endless stream).
-    pub fn state_keys(&self) -> usize {
+    pub fn keys_held(&self) -> usize {
         self.card_testing.keys() + self.card_portfolio.keys() + self.shared_device.keys()
+    }
+}
+
+impl Ordered for AdvancedJob {
+    fn parts(&mut self) -> (&mut Reorder, &mut Watermarks) {
+        (&mut self.reorder, &mut self.watermarks)
+    }
+    fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool) {
+        self.per_event(m)
+    }
+    fn evaluate(&mut self, m: &Message) -> Vec<Output> {
+        self.look_back(m)
+    }
+    fn expire(&mut self, watermark: Millis) {
+        AdvancedJob::expire(self, watermark)
+    }
+}
+
+impl super::job::StreamJob for AdvancedJob {
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        self.ordered_tick(now)
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn finish(&mut self) -> Vec<Output> {
+        self.drain_held()
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.reorder = old.reorder;
+        self.card_testing.adopt(old.card_testing);
+        self.card_portfolio.adopt(old.card_portfolio);
+        self.shared_device.adopt(old.shared_device);
+    }
+    fn state_keys(&self) -> usize {
+        self.keys_held() + self.reorder.len()
     }
 }
 
@@ -196,7 +252,9 @@ mod tests {
                 timestamp: *t,
                 value: v.as_bytes(),
             };
-            for o in job.process(&m, 0) {
+            let mut outs = job.process(&m, 0);
+            outs.extend(super::super::job::StreamJob::finish(&mut job));
+            for o in outs {
                 if let Output::Alert(a) = o {
                     fired.push((a.ty, a.key, i as i64));
                 }
@@ -282,6 +340,14 @@ mod tests {
             value: v.as_bytes(),
         };
         job.process(&m, 0);
-        assert_eq!(job.state_keys(), 3, "only the last event's keys remain");
+        use super::super::job::StreamJob;
+        assert_eq!(job.keys_held(), 0, "everything before expired");
+        assert_eq!(
+            job.state_keys(),
+            1,
+            "the last payment waits for the watermark"
+        );
+        job.finish();
+        assert_eq!(job.keys_held(), 3, "only the last event's keys remain");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::engine::{LookBack, Measure, Millis, Watermarks};
 use super::event::{self, DeadLetter};
-use super::job::{Alert, Message, Output, WindowSettings};
+use super::job::{Alert, Message, Ordered, Output, Reorder, WindowSettings};
 use super::rules::{self, Settings, Severity};
 
 const MINUTE: Millis = 60_000;
@@ -75,16 +75,22 @@ fn alert(
     ))
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CrossedJob {
+    #[serde(skip)]
     rules: Settings,
+    #[serde(skip)]
     s: CrossSettings,
     watermarks: Watermarks,
+    /// Events waiting for the watermark: the two topics are joined in
+    /// event-time order, whatever order the consumer fetched them in.
+    reorder: Reorder,
     /// order id → event time of its cancellation.
     cancelled: BTreeMap<String, Millis>,
     /// order id → (event time, total) of its last `created` event.
     totals: BTreeMap<String, (Millis, f64)>,
     /// (type, order id) already alerted (one alert per order and type).
-    alerted: HashSet<(&'static str, String)>,
+    alerted: HashSet<(String, String)>,
     payments: LookBack<String, ()>,
     orders: LookBack<String, ()>,
     velocity_fired: HashMap<String, bool>,
@@ -98,6 +104,7 @@ impl CrossedJob {
         CrossedJob {
             rules,
             watermarks: Watermarks::new(w.watermark_delay, w.idle_partition),
+            reorder: Reorder::default(),
             cancelled: BTreeMap::new(),
             totals: BTreeMap::new(),
             alerted: HashSet::new(),
@@ -165,7 +172,13 @@ impl CrossedJob {
         })
     }
 
+    /// Every rule of this job joins the two topics: they all run when the
+    /// watermark releases the event (see [`Reorder`]).
     pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+
+    fn join(&mut self, m: &Message) -> Vec<Output> {
         let mut out = Vec::new();
         let t = m.timestamp;
         if m.topic.ends_with("orders") {
@@ -202,7 +215,7 @@ impl CrossedJob {
                 && self.cancelled.get(&p.order_id).is_some_and(|c| *c <= t)
                 && self
                     .alerted
-                    .insert(("payment_on_cancelled_order", p.order_id.clone()))
+                    .insert(("payment_on_cancelled_order".into(), p.order_id.clone()))
             {
                 out.push(alert(
                     Self::NAME,
@@ -226,7 +239,9 @@ impl CrossedJob {
                 let bp = (self.s.amount_gap * 10_000.0).round();
                 if t_c > 0.0
                     && (e_c - t_c).abs() * 10_000.0 > bp * t_c
-                    && self.alerted.insert(("amount_mismatch", p.order_id.clone()))
+                    && self
+                        .alerted
+                        .insert(("amount_mismatch".into(), p.order_id.clone()))
                 {
                     out.push(alert(
                         Self::NAME,
@@ -248,9 +263,6 @@ impl CrossedJob {
             out.extend(self.velocity(m, &p.customer_id, ids));
             out.extend(self.ip(m, p.ip_address.as_deref(), &p.customer_id, ids));
         }
-        if let Some(wm) = self.watermarks.observe(m.topic, m.partition, t, now) {
-            self.expire(wm);
-        }
         out
     }
 
@@ -268,13 +280,75 @@ impl CrossedJob {
     }
 }
 
+impl Ordered for CrossedJob {
+    fn parts(&mut self) -> (&mut Reorder, &mut Watermarks) {
+        (&mut self.reorder, &mut self.watermarks)
+    }
+    fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool) {
+        let invalid = if m.topic.ends_with("orders") {
+            event::order(m.value).err()
+        } else {
+            event::payment(m.value).err()
+        };
+        match invalid {
+            Some(e) => (vec![dead(m, e)], false),
+            None => (Vec::new(), true),
+        }
+    }
+    fn evaluate(&mut self, m: &Message) -> Vec<Output> {
+        self.join(m)
+    }
+    fn expire(&mut self, watermark: Millis) {
+        CrossedJob::expire(self, watermark)
+    }
+}
+
+impl super::job::StreamJob for CrossedJob {
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        self.ordered_tick(now)
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn finish(&mut self) -> Vec<Output> {
+        self.drain_held()
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.reorder = old.reorder;
+        self.cancelled = old.cancelled;
+        self.totals = old.totals;
+        self.alerted = old.alerted;
+        self.payments.adopt(old.payments);
+        self.orders.adopt(old.orders);
+        self.velocity_fired = old.velocity_fired;
+        self.shared_ip.adopt(old.shared_ip);
+    }
+    fn state_keys(&self) -> usize {
+        self.cancelled.len()
+            + self.totals.len()
+            + self.alerted.len()
+            + self.payments.keys()
+            + self.orders.keys()
+            + self.shared_ip.keys()
+            + self.reorder.len()
+    }
+}
+
 /// The `kyc` job: several documents for one customer; a burst of minors.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct KycJob {
     watermarks: Watermarks,
+    /// Decisions waiting for the watermark (the minor share spans partitions).
+    reorder: Reorder,
     documents: LookBack<String, String>,
     decisions: LookBack<(), ()>,
     minors: LookBack<(), ()>,
     minor_fired: bool,
+    #[serde(skip)]
     s: CrossSettings,
 }
 
@@ -284,6 +358,7 @@ impl KycJob {
     pub fn new(w: &WindowSettings, s: CrossSettings) -> KycJob {
         KycJob {
             watermarks: Watermarks::new(w.watermark_delay, w.idle_partition),
+            reorder: Reorder::default(),
             // "at least N" = more than N − 1.
             documents: LookBack::new(
                 s.kyc_documents.0,
@@ -297,18 +372,34 @@ impl KycJob {
         }
     }
 
+    /// Both rules run when the watermark releases the decision.
     pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+
+    /// The decision's JSON, or why it is a dead letter.
+    fn read(m: &Message) -> Result<Value, DeadLetter> {
         let v: Value = match serde_json::from_slice(m.value) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return vec![dead(m, DeadLetter("not a JSON object".into()))],
-            Err(e) => return vec![dead(m, DeadLetter(format!("invalid JSON: {e}")))],
+            Ok(_) => return Err(DeadLetter("not a JSON object".into())),
+            Err(e) => return Err(DeadLetter(format!("invalid JSON: {e}"))),
+        };
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        if field("customer_id").is_none() || field("decision").is_none() {
+            return Err(DeadLetter(
+                "missing required field `customer_id` or `decision`".into(),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn decide(&mut self, m: &Message) -> Vec<Output> {
+        let Ok(v) = Self::read(m) else {
+            return Vec::new();
         };
         let field = |k: &str| v.get(k).and_then(Value::as_str);
         let (Some(customer), Some(decision)) = (field("customer_id"), field("decision")) else {
-            return vec![dead(
-                m,
-                DeadLetter("missing required field `customer_id` or `decision`".into()),
-            )];
+            return Vec::new();
         };
         let t = m.timestamp;
         let mut out = Vec::new();
@@ -348,12 +439,57 @@ impl KycJob {
             ));
         }
         self.minor_fired = hot;
-        if let Some(wm) = self.watermarks.observe(m.topic, m.partition, t, now) {
-            self.documents.expire(wm);
-            self.decisions.expire(wm);
-            self.minors.expire(wm);
-        }
         out
+    }
+
+    fn expire(&mut self, wm: Millis) {
+        self.documents.expire(wm);
+        self.decisions.expire(wm);
+        self.minors.expire(wm);
+    }
+}
+
+impl Ordered for KycJob {
+    fn parts(&mut self) -> (&mut Reorder, &mut Watermarks) {
+        (&mut self.reorder, &mut self.watermarks)
+    }
+    fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool) {
+        match Self::read(m) {
+            Ok(_) => (Vec::new(), true),
+            Err(e) => (vec![dead(m, e)], false),
+        }
+    }
+    fn evaluate(&mut self, m: &Message) -> Vec<Output> {
+        self.decide(m)
+    }
+    fn expire(&mut self, watermark: Millis) {
+        KycJob::expire(self, watermark)
+    }
+}
+
+impl super::job::StreamJob for KycJob {
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        self.ordered_process(m, now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        self.ordered_tick(now)
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn finish(&mut self) -> Vec<Output> {
+        self.drain_held()
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.reorder = old.reorder;
+        self.documents.adopt(old.documents);
+        self.decisions.adopt(old.decisions);
+        self.minors.adopt(old.minors);
+        self.minor_fired = old.minor_fired;
+    }
+    fn state_keys(&self) -> usize {
+        self.documents.keys() + self.decisions.keys() + self.minors.keys() + self.reorder.len()
     }
 }
 
@@ -392,7 +528,9 @@ mod tests {
                 timestamp: *t,
                 value: v.as_bytes(),
             };
-            for o in job.process(&m, 0) {
+            let mut outs = job.process(&m, 0);
+            outs.extend(super::super::job::StreamJob::finish(&mut job));
+            for o in outs {
                 if let Output::Alert(a) = o {
                     fired.push((a.ty, a.key, i as i64));
                 }
@@ -524,7 +662,9 @@ mod tests {
                 timestamp: T0 + i * 1_000,
                 value: v.as_bytes(),
             };
-            for o in job.process(&m, 0) {
+            let mut outs = job.process(&m, 0);
+            outs.extend(super::super::job::StreamJob::finish(&mut job));
+            for o in outs {
                 if let Output::Alert(a) = o {
                     fired.push((a.ty, m.offset));
                 }

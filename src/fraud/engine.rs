@@ -13,8 +13,10 @@ pub type Millis = i64;
 /// One input partition's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct PartitionClock {
-    /// Largest event time seen on the partition.
-    max_event: Millis,
+    /// Largest event time seen on the partition; `None` for an assigned
+    /// partition that has not delivered yet (it holds the watermark until it
+    /// does or goes idle, so a slow starter's first events are not late).
+    max_event: Option<Millis>,
     /// Processing time of its last message (for idleness).
     last_seen: Millis,
 }
@@ -50,7 +52,21 @@ impl Watermarks {
         self.current
     }
 
-    /// Is an event at `t` behind the watermark (late)?
+    /// Is an event of `partition` at `t` late? Behind its own partition's
+    /// watermark (largest event time seen there minus the delay) — which
+    /// depends only on the partition's order, so a live run, a restart and
+    /// a replay agree — or behind the job's (possible only when an idle
+    /// partition wakes up).
+    pub fn is_late_on(&self, topic: &str, partition: i32, t: Millis) -> bool {
+        let own = self
+            .partitions
+            .get(&(topic.to_string(), partition))
+            .and_then(|c| c.max_event)
+            .is_some_and(|m| t < m - self.delay);
+        own || self.is_late(t)
+    }
+
+    /// Is an event at `t` behind the job's watermark?
     pub fn is_late(&self, t: Millis) -> bool {
         self.current.is_some_and(|w| t < w)
     }
@@ -68,31 +84,59 @@ impl Watermarks {
             .partitions
             .entry((topic.to_string(), partition))
             .or_insert(PartitionClock {
-                max_event: t,
+                max_event: Some(t),
                 last_seen: now,
             });
-        clock.max_event = clock.max_event.max(t);
+        clock.max_event = Some(clock.max_event.map_or(t, |m| m.max(t)));
         clock.last_seen = clock.last_seen.max(now);
         self.advance(now)
+    }
+
+    /// Declares an assigned partition at processing time `now`, before its
+    /// first message: until it delivers (or stays silent for the idle time)
+    /// the watermark waits for it. A partition already known (restored from
+    /// a checkpoint) counts as active again from `now`.
+    pub fn register(&mut self, topic: &str, partition: i32, now: Millis) {
+        let c = self
+            .partitions
+            .entry((topic.to_string(), partition))
+            .or_insert(PartitionClock {
+                max_event: None,
+                last_seen: now,
+            });
+        c.last_seen = c.last_seen.max(now);
+    }
+
+    /// Takes the progress of `old` (restored from a checkpoint), keeping this
+    /// instance's delay and idle time (the configuration may have changed).
+    pub fn adopt(&mut self, old: Watermarks) {
+        self.partitions = old.partitions;
+        self.current = old.current;
     }
 
     /// Recomputes the watermark at processing time `now` (idle partitions
     /// stop counting); returns it. Call it periodically when no message
     /// arrives, so that windows of a quiet stream still close.
     pub fn advance(&mut self, now: Millis) -> Option<Millis> {
-        let active = self
+        let mut active = self
             .partitions
             .values()
             .filter(|c| now - c.last_seen <= self.idle)
-            .map(|c| c.max_event - self.delay)
-            .min();
-        // All partitions idle: the furthest one leads.
-        let candidate = active.or_else(|| {
+            .peekable();
+        let candidate = if active.peek().is_some() {
+            // An active partition that has not delivered yet holds it back.
+            active
+                .map(|c| c.max_event.map(|m| m - self.delay))
+                .min()
+                .flatten()
+        } else {
+            // All partitions idle: the furthest one leads.
             self.partitions
                 .values()
-                .map(|c| c.max_event - self.delay)
+                .filter_map(|c| c.max_event)
                 .max()
-        });
+                .map(|m| m - self.delay)
+        };
         if let Some(w) = candidate {
             if self.current.is_none_or(|c| w > c) {
                 self.current = Some(w);
@@ -294,6 +338,12 @@ impl<K: Eq + Hash + Clone, V: Eq + Hash + Clone> LookBack<K, V> {
         });
     }
 
+    /// Takes the keyed state of `old` (restored from a checkpoint), keeping
+    /// this instance's duration and threshold.
+    pub fn adopt(&mut self, old: LookBack<K, V>) {
+        self.keys = old.keys;
+    }
+
     /// Keys holding state.
     pub fn keys(&self) -> usize {
         self.keys.len()
@@ -338,6 +388,44 @@ mod tests {
         assert_eq!(w.advance(31 * S), Some(290 * S));
         // Everything idle: the watermark stays where the leader put it.
         assert_eq!(w.advance(100 * S), Some(290 * S));
+    }
+
+    #[test]
+    fn an_assigned_partition_holds_the_watermark_until_it_delivers_or_idles() {
+        let mut w = Watermarks::new(10 * S, 30 * S);
+        w.register("payments", 0, 0);
+        w.register("payments", 1, 0);
+        w.observe("payments", 0, 100 * S, S);
+        assert_eq!(w.current(), None, "partition 1 has not delivered");
+        w.observe("payments", 1, 95 * S, 2 * S);
+        assert_eq!(w.current(), Some(85 * S));
+        // A partition that never delivers stops holding it after the idle time.
+        let mut w = Watermarks::new(10 * S, 30 * S);
+        w.register("payments", 0, 0);
+        w.register("payments", 1, 0);
+        w.observe("payments", 0, 100 * S, 40 * S);
+        assert_eq!(w.current(), Some(90 * S));
+        // State carried over keeps the new delay.
+        let mut fresh = Watermarks::new(5 * S, 30 * S);
+        fresh.adopt(w);
+        assert_eq!(fresh.current(), Some(90 * S));
+        assert_eq!(fresh.advance(41 * S), Some(95 * S));
+    }
+
+    #[test]
+    fn lateness_is_decided_by_the_event_s_own_partition() {
+        let mut w = Watermarks::new(10 * S, 30 * S);
+        w.register("orders", 0, 0);
+        w.register("orders", 1, 0);
+        w.observe("orders", 0, 100 * S, 0);
+        // Partition 1 has not delivered: nothing is late yet, anywhere.
+        assert!(!w.is_late_on("orders", 1, 5 * S));
+        // 11 s older than what partition 0 saw: late there, whatever the others did.
+        assert!(w.is_late_on("orders", 0, 89 * S));
+        assert!(!w.is_late_on("orders", 0, 90 * S));
+        w.observe("orders", 1, 50 * S, 0);
+        assert!(!w.is_late_on("orders", 1, 41 * S));
+        assert!(w.is_late_on("orders", 1, 39 * S));
     }
 
     #[test]

@@ -153,6 +153,185 @@ pub enum Output {
     },
 }
 
+/// What the runner needs of a job: messages in, outputs out, the passing of
+/// processing time, and its state in and out of checkpoints.
+pub trait StreamJob: serde::Serialize + serde::de::DeserializeOwned {
+    /// Processes one message at processing time `now`.
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output>;
+    /// Advances the watermark at `now`: closes windows, expires state.
+    fn tick(&mut self, now: Millis) -> Vec<Output>;
+    /// The job's event-time clock (to declare assigned partitions).
+    fn watermarks_mut(&mut self) -> &mut Watermarks;
+    /// Takes the state of `old` (restored from a checkpoint, without
+    /// configuration), keeping this instance's configuration.
+    fn adopt(&mut self, old: Self);
+    /// Keys and windows held in state (flat on an endless stream).
+    fn state_keys(&self) -> usize;
+    /// The end of a bounded input: evaluates what still waits for the
+    /// watermark (tests; a live run and a backtest never call it, so that
+    /// they agree).
+    fn finish(&mut self) -> Vec<Output> {
+        Vec::new()
+    }
+}
+
+impl StreamJob for PaymentsJob {
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        PaymentsJob::process(self, m, now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        PaymentsJob::tick(self, now)
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.currency_1m = old.currency_1m;
+        self.currency_5m = old.currency_5m;
+        self.psp_5m = old.psp_5m;
+    }
+    fn state_keys(&self) -> usize {
+        self.currency_1m.open_windows()
+            + self.currency_5m.open_windows()
+            + self.psp_5m.open_windows()
+    }
+}
+
+impl StreamJob for OrdersJob {
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        OrdersJob::process(self, m, now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        OrdersJob::tick(self, now)
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.country_1m = old.country_1m;
+        self.country_5m = old.country_5m;
+        self.stream_1m = old.stream_1m;
+        self.stream_5m = old.stream_5m;
+    }
+    fn state_keys(&self) -> usize {
+        self.country_1m.open_windows()
+            + self.country_5m.open_windows()
+            + self.stream_1m.open_windows()
+            + self.stream_5m.open_windows()
+    }
+}
+
+/// Messages held until the watermark passes their event time, released in
+/// (event time, topic, partition, offset) order. Rules whose state spans
+/// partitions or topics (a device used by several customers, payments
+/// joined with orders, the share of minors) then see one order — the event
+/// times' — live, after a restart and in a replay, and each look-back
+/// window is exactly `(t − duration, t]` (C4).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Reorder {
+    pending: std::collections::BTreeMap<(Millis, String, i32, i64), Vec<u8>>,
+}
+
+impl Reorder {
+    pub fn push(&mut self, m: &Message) {
+        self.pending.insert(
+            (m.timestamp, m.topic.to_string(), m.partition, m.offset),
+            m.value.to_vec(),
+        );
+    }
+
+    /// The messages at or before the watermark, in order.
+    pub fn release(&mut self, watermark: Option<Millis>) -> Vec<super::replay::Recorded> {
+        let Some(wm) = watermark else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while let Some(e) = self.pending.first_entry() {
+            if e.key().0 > wm {
+                break;
+            }
+            let ((timestamp, topic, partition, offset), value) = e.remove_entry();
+            out.push(super::replay::Recorded {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                value,
+            });
+        }
+        out
+    }
+
+    /// Everything held, in order (the end of a bounded input, in tests).
+    pub fn drain(&mut self) -> Vec<super::replay::Recorded> {
+        self.release(Some(Millis::MAX))
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// A job whose stateful rules run in event-time order: per-event checks
+/// (and dead letters) at once, the rest when the watermark releases the
+/// message. A message already behind the watermark is reported late and
+/// evaluated at once (waiting would not order it any better).
+pub trait Ordered {
+    fn parts(&mut self) -> (&mut Reorder, &mut Watermarks);
+    /// On arrival: per-event rules; `None` when the message is a dead letter
+    /// (the outputs say why) and must not be held.
+    fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool);
+    /// In event-time order: the stateful rules.
+    fn evaluate(&mut self, m: &Message) -> Vec<Output>;
+    /// Forgets state the watermark made irrelevant.
+    fn expire(&mut self, watermark: Millis);
+
+    fn ordered_process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let (mut out, keep) = self.on_arrival(m);
+        if keep {
+            let (reorder, watermarks) = self.parts();
+            if watermarks.is_late_on(m.topic, m.partition, m.timestamp) {
+                out.push(late(m));
+                out.extend(self.evaluate(m));
+            } else {
+                reorder.push(m);
+            }
+        }
+        self.parts()
+            .1
+            .observe(m.topic, m.partition, m.timestamp, now);
+        out.extend(self.ordered_tick(now));
+        out
+    }
+
+    fn ordered_tick(&mut self, now: Millis) -> Vec<Output> {
+        let (reorder, watermarks) = self.parts();
+        let wm = watermarks.advance(now);
+        let mut out = Vec::new();
+        for r in reorder.release(wm) {
+            out.extend(self.evaluate(&r.message()));
+        }
+        if let Some(wm) = wm {
+            self.expire(wm);
+        }
+        out
+    }
+
+    /// Evaluates everything still held (end of a bounded input; tests).
+    fn drain_held(&mut self) -> Vec<Output> {
+        let held = self.parts().0.drain();
+        held.iter()
+            .flat_map(|r| self.evaluate(&r.message()))
+            .collect()
+    }
+}
+
 /// Thresholds of the windowed rules of these two jobs (C4 defaults).
 #[derive(Debug, Clone)]
 pub struct WindowSettings {
@@ -218,8 +397,11 @@ fn trigger<'a>(m: &Message<'a>) -> [(&'a str, i32, i64); 1] {
 
 /// The `payments` job: direct detection, high amount (per event); 1- and
 /// 5-minute aggregates per currency; PSP error rate per 5 minutes.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct PaymentsJob {
+    #[serde(skip)]
     rules: Settings,
+    #[serde(skip)]
     windows: WindowSettings,
     watermarks: Watermarks,
     currency_1m: Tumbling<String, PaymentAgg>,
@@ -280,7 +462,10 @@ impl PaymentsJob {
         let wm = self.watermarks.current();
         let eur = rules::amount_eur(&p, &self.rules);
         let currency = p.currency.to_ascii_uppercase();
-        let mut is_late = false;
+        let mut is_late = self
+            .watermarks
+            .is_late_on(m.topic, m.partition, m.timestamp);
+        let wm = if is_late { Some(Millis::MAX) } else { wm };
         match self.currency_1m.slot(currency.clone(), m.timestamp, wm) {
             Some(a) => a.add(&p, eur),
             None => is_late = true,
@@ -363,8 +548,11 @@ impl PaymentsJob {
 /// The `orders` job: per-event anomalies; 1- and 5-minute aggregates per
 /// delivery country; whole-stream cancellation (1 min) and express (5 min)
 /// spikes.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct OrdersJob {
+    #[serde(skip)]
     rules: Settings,
+    #[serde(skip)]
     windows: WindowSettings,
     watermarks: Watermarks,
     country_1m: Tumbling<String, OrderAgg>,
@@ -446,7 +634,10 @@ impl OrdersJob {
             .delivery_country
             .clone()
             .unwrap_or_else(|| "inconnu".into());
-        let mut is_late = false;
+        let mut is_late = self
+            .watermarks
+            .is_late_on(m.topic, m.partition, m.timestamp);
+        let wm = if is_late { Some(Millis::MAX) } else { wm };
         for w in [&mut self.country_1m, &mut self.country_5m] {
             match w.slot(country.clone(), m.timestamp, wm) {
                 Some(a) => a.add(&o),

@@ -12,3 +12,4 @@ pub mod event;
 pub mod job;
 pub mod replay;
 pub mod rules;
+pub mod runner;

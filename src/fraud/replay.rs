@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::job::Message;
 
-/// One message recorded in bronze.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message recorded in bronze (or held by a job until the watermark).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recorded {
     pub topic: String,
     pub partition: i32,
@@ -196,7 +196,9 @@ mod tests {
             );
             let mut ids = Vec::new();
             for r in &msgs {
-                for o in job.process(&r.message(), 0) {
+                let mut outs = job.process(&r.message(), 0);
+                outs.extend(crate::fraud::job::StreamJob::finish(&mut job));
+                for o in outs {
                     if let Output::Alert(a) = o {
                         ids.push(a.alert_id);
                     }

@@ -256,49 +256,12 @@ pub fn run_blocking(
     // Partitions of each topic (errors name the broker and the topic).
     let mut partitions: Vec<(String, i32)> = Vec::new();
     for topic in &s.topics {
-        let md = match consumer.fetch_metadata(Some(topic), meta_timeout) {
-            Ok(md) => md,
+        match crate::kafka::partitions(&*consumer, brokers, topic, meta_timeout) {
+            Ok(ps) => partitions.extend(ps.into_iter().map(|p| (topic.clone(), p))),
             Err(e) => {
-                fail(
-                    &mut out,
-                    format!("cannot reach Kafka broker(s) {} for topic `{topic}` within {meta_timeout:?}: {e}", brokers),
-                );
+                fail(&mut out, e);
                 return out;
             }
-        };
-        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
-            fail(
-                &mut out,
-                format!("topic `{topic}` not found on {}", brokers),
-            );
-            return out;
-        };
-        if let Some(err) = t.error() {
-            let err = rdkafka::types::RDKafkaErrorCode::from(err);
-            let what = match err {
-                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition => {
-                    "does not exist".to_string()
-                }
-                rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed => {
-                    "is not readable: authorization failed".to_string()
-                }
-                other => format!("is unavailable: {other}"),
-            };
-            fail(&mut out, format!("topic `{topic}` on {} {what}", brokers));
-            return out;
-        }
-        if t.partitions().is_empty() {
-            fail(
-                &mut out,
-                format!(
-                    "topic `{topic}` on {} does not exist (no partitions)",
-                    brokers
-                ),
-            );
-            return out;
-        }
-        for p in t.partitions() {
-            partitions.push((topic.clone(), p.id()));
         }
     }
 

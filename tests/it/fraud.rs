@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kvt::fraud::advanced::{AdvancedJob, LookBackSettings};
 use kvt::fraud::crossed::{CrossSettings, CrossedJob, KycJob};
-use kvt::fraud::job::{Message, OrdersJob, Output, PaymentsJob, WindowSettings};
+use kvt::fraud::job::{Message, OrdersJob, Output, PaymentsJob, StreamJob, WindowSettings};
 use kvt::fraud::rules::Settings;
 use serde_json::Value;
 
@@ -31,6 +31,14 @@ fn messages(path: &std::path::Path) -> Vec<(i64, Vec<u8>)> {
 }
 
 type Fired = BTreeMap<&'static str, Vec<String>>;
+
+fn record(outs: Vec<Output>, fired: &mut Fired) {
+    for o in outs {
+        if let Output::Alert(a) = o {
+            fired.entry(a.ty).or_default().push(a.key);
+        }
+    }
+}
 
 fn run(
     topic: &str,
@@ -103,6 +111,8 @@ fn every_injected_pattern_fires_and_nothing_else() {
         |m, now| adv.process(m, now),
         &mut fired,
     );
+    // The end of the day's input: what waits for the watermark.
+    record(adv.finish(), &mut fired);
     let mut ord = OrdersJob::new(settings.clone(), w.clone());
     run("orders", &orders, |m, now| ord.process(m, now), &mut fired);
     // crossed: both topics, in event-time order (orders first on a tie).
@@ -127,12 +137,9 @@ fn every_injected_pattern_fires_and_nothing_else() {
             timestamp: t,
             value,
         };
-        for o in crossed.process(&m, 0) {
-            if let Output::Alert(a) = o {
-                fired.entry(a.ty).or_default().push(a.key);
-            }
-        }
+        record(crossed.process(&m, 0), &mut fired);
     }
+    record(crossed.finish(), &mut fired);
     let kyc = messages(&out.join("events/kyc_decisions/2026-03-17.jsonl"));
     let mut kyc_job = KycJob::new(&w, CrossSettings::default());
     run(
@@ -141,6 +148,7 @@ fn every_injected_pattern_fires_and_nothing_else() {
         |m, now| kyc_job.process(m, now),
         &mut fired,
     );
+    record(kyc_job.finish(), &mut fired);
     let count = |ty: &str| fired.get(ty).map_or(0, Vec::len) as u64;
 
     // Per-event rules: exactly what the generator counted over the whole day.
