@@ -164,7 +164,7 @@ pub struct FraudRunArgs {
     #[arg(long, env = env::FRAUD_CHECKPOINT_INTERVAL, value_name = "DURATION")]
     pub checkpoint_interval: Option<String>,
 
-    /// Stop (after a final checkpoint) once no message arrived for DURATION
+    /// Stop (after a final checkpoint) once caught up with the topics' ends at start and no message arrived for DURATION
     #[arg(long, value_name = "DURATION")]
     pub exit_when_idle: Option<String>,
 

@@ -40,6 +40,9 @@ use crate::store::{layout, Key, Store};
 
 const COMMAND: &str = "fraud run";
 
+/// An offset per (topic, partition).
+type Offsets = BTreeMap<(String, i32), i64>;
+
 /// Where the run starts when it has no checkpoint to resume from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Start {
@@ -1066,8 +1069,10 @@ impl FraudRun {
         consumer: &BaseConsumer,
         parts: &[(String, i32)],
         checkpoint: Option<&Checkpoint>,
-    ) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    ) -> anyhow::Result<(Offsets, Offsets)> {
         let mut pos = BTreeMap::new();
+        // Partitions with messages already waiting: (partition, end offset).
+        let mut behind = BTreeMap::new();
         let at = match self.start {
             Start::At(ms) => {
                 let mut tpl = TopicPartitionList::new();
@@ -1112,8 +1117,11 @@ impl FraudRun {
                 },
             };
             pos.insert((t.clone(), *p), o);
+            if o < high {
+                behind.insert((t.clone(), *p), high);
+            }
         }
-        Ok(pos)
+        Ok((pos, behind))
     }
 
     /// The end offset of every output partition (at start).
@@ -1182,6 +1190,7 @@ impl FraudRun {
             inputs: pos.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect(),
             outputs: ends,
             counters: r.stats.counters(),
+            published_ahead: r.in_doubt.iter().cloned().collect(),
         };
         let bytes = c.encode(&r.job.state());
         let len = bytes.len() as u64;
@@ -1304,13 +1313,14 @@ impl FraudRun {
             summary.resumed_from = Some(c.seq);
             let dropped = rt.block_on(self.drop_unfinished_archive(c.seq))?;
             in_doubt = self.published_after(c)?;
+            in_doubt.extend(c.published_ahead.iter().cloned());
             tracing::info!(
                 checkpoint = c.seq,
                 "resuming; {} output(s) published after it will not be sent again, {dropped} unfinished archive file(s) removed",
                 in_doubt.len()
             );
         }
-        let mut pos = self.start_offsets(&consumer, &parts, checkpoint.as_ref())?;
+        let (mut pos, mut behind) = self.start_offsets(&consumer, &parts, checkpoint.as_ref())?;
         for (t, p) in &parts {
             job.register(self.canonical(t), *p, now);
         }
@@ -1348,9 +1358,19 @@ impl FraudRun {
         let mut last_tick = Instant::now();
         let mut last_message = Instant::now();
         let mut last_error_log: Option<Instant> = None;
+        let mut last_refresh = Instant::now();
         loop {
             if stop.load(Ordering::SeqCst) {
                 break;
+            }
+            if !behind.is_empty() && last_refresh.elapsed() >= Duration::from_millis(20) {
+                // A partition with messages still to read is slow, not
+                // idle: it keeps holding the watermark while catching up.
+                let now = now_ms();
+                for (t, p) in behind.keys() {
+                    r.job.register(self.canonical(t), *p, now);
+                }
+                last_refresh = Instant::now();
             }
             match consumer.poll(Duration::from_millis(50)) {
                 Some(Ok(km)) => {
@@ -1379,6 +1399,11 @@ impl FraudRun {
                         r.process(&m, now_ms())?;
                     }
                     pos.insert((topic.to_string(), partition), offset + 1);
+                    if let Some(end) = behind.get(&(topic.to_string(), partition)) {
+                        if offset + 1 >= *end {
+                            behind.remove(&(topic.to_string(), partition));
+                        }
+                    }
                 }
                 Some(Err(e)) => {
                     let _ = stats.broker_down_since.compare_exchange(
@@ -1399,7 +1424,13 @@ impl FraudRun {
                 last_tick = Instant::now();
             }
             if !self.dry_run && last_checkpoint.elapsed() >= next_try {
-                match self.checkpoint(rt, &mut r, &consumer, &outputs, &pos, seq) {
+                let result = self.checkpoint(rt, &mut r, &consumer, &outputs, &pos, seq);
+                // Time spent checkpointing is not silence of the partitions.
+                let now = now_ms();
+                for (t, p) in &parts {
+                    r.job.register(self.canonical(t), *p, now);
+                }
+                match result {
                     Ok(w) => {
                         archived(&mut summary, w);
                         summary.last_checkpoint = Some(seq);
@@ -1415,7 +1446,9 @@ impl FraudRun {
                 last_checkpoint = Instant::now();
             }
             if let Some(idle) = self.exit_when_idle {
-                if last_message.elapsed() >= idle {
+                // Silence only counts once everything that was on the
+                // topics at start has been read (a slow broker is not idle).
+                if behind.is_empty() && last_message.elapsed() >= idle {
                     tracing::info!("no message for {idle:?}: stopping");
                     break;
                 }

@@ -280,8 +280,10 @@ impl Reorder {
 
 /// A job whose stateful rules run in event-time order: per-event checks
 /// (and dead letters) at once, the rest when the watermark releases the
-/// message. A message already behind the watermark is reported late and
-/// evaluated at once (waiting would not order it any better).
+/// message. A message already behind the watermark gets its per-event
+/// checks, is reported late (archived) and stays out of the keyed state, as
+/// a late event stays out of closed windows: letting it in at whatever
+/// moment it arrived would make the alerts depend on fetch timing.
 pub trait Ordered {
     fn parts(&mut self) -> (&mut Reorder, &mut Watermarks);
     /// On arrival: per-event rules; `None` when the message is a dead letter
@@ -298,7 +300,6 @@ pub trait Ordered {
             let (reorder, watermarks) = self.parts();
             if watermarks.is_late_on(m.topic, m.partition, m.timestamp) {
                 out.push(late(m));
-                out.extend(self.evaluate(m));
             } else {
                 reorder.push(m);
             }

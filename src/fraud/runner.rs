@@ -261,6 +261,10 @@ pub struct Checkpoint {
     pub outputs: Vec<(String, i32, i64)>,
     /// Counters carried across restarts (alerts, late, dead letters…).
     pub counters: BTreeMap<String, u64>,
+    /// Outputs a crashed run published beyond the restored checkpoint that
+    /// the replay has not regenerated yet: still not to be sent again.
+    #[serde(default)]
+    pub published_ahead: Vec<String>,
 }
 
 impl Checkpoint {
@@ -503,6 +507,7 @@ mod tests {
                 inputs: vec![("payments".into(), 0, 17)],
                 outputs: vec![],
                 counters: BTreeMap::new(),
+                published_ahead: vec!["abc".into()],
             };
             let bytes = ckpt.encode(&first.state());
             let (header, state) = Checkpoint::decode(&bytes).unwrap();

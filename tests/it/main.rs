@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod examples;
 mod fraud;
+mod fraud_live;
 mod gen;
 mod gold;
 mod hardening;
