@@ -42,6 +42,7 @@ PG_DIR    := $(DEMO_DIR)/pg
 DEMO_KAFKA_PORT ?= 19092
 SOURCES   := nginx firebase kyc crm logistics
 SILVER_SOURCES := crm firebase nginx logistics kyc payments orders
+FRAUD_JOBS := payments orders advanced crossed kyc
 
 .PHONY: help deps apt tools build demo test fmt lint unit bench clean-demo
 
@@ -91,10 +92,26 @@ demo: deps build clean-demo
 	      --advertised-listener-url tcp://127.0.0.1:$(DEMO_KAFKA_PORT) --storage-engine sqlite://tansu.db \
 	      > tansu.log 2>&1 & echo $$! > pid ) && \
 	  for i in $$(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$(DEMO_KAFKA_PORT)) 2>/dev/null && break; sleep 0.1; done
+	@# The five fraud jobs start first, at the latest offsets (FRAUD-5), and see the day live.
 	@trap 'kill $$(cat $(DEMO_DIR)/broker/pid) 2>/dev/null' EXIT; cd $(DEMO_DIR) && \
 	  $(BIN)/kvt-gen topics --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) && \
+	  cp $(CURDIR)/kvt.example.toml fraud.toml && \
+	  echo 'bin_blacklist_file = "drop/config/bin_blacklist.txt"' >> fraud.toml && \
+	  for j in $(FRAUD_JOBS); do \
+	    echo "== kvt fraud run $$j (background, log in $(DEMO_DIR)/fraud-$$j.log)"; \
+	    KVT_KAFKA_BROKERS=127.0.0.1:$(DEMO_KAFKA_PORT) $(BIN)/kvt --config fraud.toml fraud run $$j \
+	      --exit-when-idle 10s > fraud-$$j.out 2> fraud-$$j.log & \
+	  done; \
+	  for i in $$(seq 1 300); do \
+	    [ "$$(ls lake/fraud/*/checkpoints/*.ckpt 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; \
+	  done; \
 	  $(BIN)/kvt-gen produce --events drop/events --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) && \
-	  KVT_NOW=$(DEMO_DATE)T23:30:00Z KVT_KAFKA_BROKERS=127.0.0.1:$(DEMO_KAFKA_PORT) $(BIN)/kvt ingest kafka --topic payments,orders
+	  KVT_NOW=$(DEMO_DATE)T23:30:00Z KVT_KAFKA_BROKERS=127.0.0.1:$(DEMO_KAFKA_PORT) $(BIN)/kvt ingest kafka --topic payments,orders && \
+	  echo "== waiting for the fraud jobs (they stop 10 s after the last event)" && wait && \
+	  for j in $(FRAUD_JOBS); do \
+	    echo "fraud $$j: $$(tail -1 fraud-$$j.out | sed -E 's/.*"alerts_per_type":(\{[^}]*\}).*/\1/')"; \
+	  done; \
+	  echo "alert archive: $(DEMO_DIR)/lake/alerts/<topic>/event_date=*/ (and on the alerts_* topics)"
 	@# Silver with the public development key (--dev-key): production sets KVT_PSEUDONYM_KEY.
 	@# Exit 1 is a data verdict (e.g. too many bad nginx lines): reported, the demo goes on.
 	@cd $(DEMO_DIR) && for s in $(SILVER_SOURCES); do \
@@ -124,6 +141,7 @@ demo: deps build clean-demo
 	@echo "  Kafka events:       $(DEMO_DIR)/lake/bronze/kafka/<topic>/event_date=*/"
 	@echo "  silver (Parquet):   $(DEMO_DIR)/lake/silver/<table>/<partition>/   (rejects: lake/silver/_rejects/)"
 	@echo "  gold (Parquet):     $(DEMO_DIR)/lake/gold/<table>/   (formulas: docs/gold.md)"
+	@echo "  fraud alerts:       $(DEMO_DIR)/lake/alerts/<topic>/event_date=*/   (rules: docs/fraud.md)"
 	@echo "  warehouse:          eval \"\$$(scripts/pg.sh start $(PG_DIR))\" && psql \"\$$KVT_WAREHOUSE_URL\" -c '\\dt kvt.*'"
 	@echo "                      (then: scripts/pg.sh stop $(PG_DIR); schema and Metabase: docs/warehouse.md)"
 	@du -sh $(DEMO_DIR)/lake/bronze/* $(DEMO_DIR)/lake/silver/* 2>/dev/null || true
@@ -147,5 +165,5 @@ unit: apt
 	$(CARGO) test --release --lib
 
 bench: deps build
-	$(CARGO) build --release --example bare_consumer --example bare_csv_to_parquet
+	$(CARGO) build --release --example bare_consumer --example bare_csv_to_parquet --example fraud_soak --example fraud_latency
 	./scripts/bench.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks of kvt (make bench). Prints markdown rows for docs/benchmarks.md.
-# Usage: scripts/bench.sh [ingest-drive|ingest-kafka|silver|silver-SOURCE|silver-history|silver-history-SOURCE|chain|chain-SCALE|chain-history|all]
+# Usage: scripts/bench.sh [ingest-drive|ingest-kafka|fraud|silver|silver-SOURCE|silver-history|silver-history-SOURCE|chain|chain-SCALE|chain-history|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -478,8 +478,108 @@ machine
 echo
 echo "| benchmark | kvt | baseline (same run) | ratio | memory |"
 echo "|---|---|---|---|---|"
+# kvt fraud run: engine throughput per job (in memory), backtest over bronze
+# (5 days x scale 20), live consumption vs a bare librdkafka consumer, live
+# latency at 2,000 events/s, and a 2-hour event-time soak over 1 M keys.
+bench_fraud() {
+  local d=$WORK/fraud
+  rm -rf "$d"; mkdir -p "$d"
+  echo "engine throughput (1 M messages per job, one core)..." >&2
+  "$BIN/examples/fraud_soak" throughput 1000000 > "$d/throughput.jsonl"
+  echo "soak: 2 h of event time, 1 M keys..." >&2
+  "$BIN/examples/fraud_soak" soak 2 1000000 > "$d/soak.jsonl"
+  # Backtest over bronze: 5 days of events as kvt ingest kafka lands them.
+  for day in 13 14 15 16 17; do
+    "$BIN/kvt-gen" --date 2026-03-$day --sources events --scale 20 --seed $day --out "$d/gen-$day" -q
+  done
+  python3 - "$d" <<'PY'
+import json, os, sys, zlib
+d = sys.argv[1]
+offsets = {}
+os.makedirs(f"{d}/bronze", exist_ok=True)
+outs = {}
+for day in (13, 14, 15, 16, 17):
+    for topic in ("payments", "orders", "kyc_decisions"):
+        src = f"{d}/gen-{day}/events/{topic}"
+        for name in sorted(os.listdir(src)):
+            for line in open(os.path.join(src, name)):
+                e = json.loads(line)
+                key = e.get("key") or ""
+                p = zlib.crc32(key.encode()) % 6
+                o = offsets.get((topic, p), 0); offsets[(topic, p)] = o + 1
+                env = {"topic": topic, "partition": p, "offset": o, "timestamp": e["ts"], "key": key}
+                if "value" in e: env["value"] = e["value"]
+                else: env["value_raw"] = e.get("value_raw", "")
+                f = outs.get((topic, p))
+                if f is None:
+                    f = outs[(topic, p)] = open(f"{d}/bronze/{topic}-{p}.jsonl", "w")
+                f.write(json.dumps(env, separators=(",", ":")) + "\n")
+for f in outs.values(): f.close()
+PY
+  local counts; counts=$(python3 - "$d" <<'PY'
+import json, sys, glob, collections
+c = collections.Counter()
+for f in glob.glob(f"{sys.argv[1]}/bronze/*.jsonl"):
+    c[f.rsplit("/", 1)[1].rsplit("-", 1)[0]] += sum(1 for _ in open(f))
+print(json.dumps(c))
+PY
+)
+  : > "$d/backtest.txt"
+  for job in payments orders advanced crossed kyc; do
+    local f; f=$(mktemp)
+    /usr/bin/time -o "$f" -f "%e %U %S %M" "$BIN/kvt" -q --store "file://$d/lake" fraud run "$job" --input "$d/bronze" --dry-run > "$d/bt-$job.out" 2>/dev/null
+    echo "$job $(tail -1 "$f") $(tail -1 "$d/bt-$job.out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])')" >> "$d/backtest.txt"
+    rm -f "$f"
+  done
+  # Live: the payments job against tansu vs a bare consumer of the same topic.
+  local brokers; brokers=$(start_tansu "$d/broker")
+  "$BIN/kvt-gen" topics --brokers "$brokers" --topic-prefix f- >/dev/null
+  "$BIN/kvt-gen" produce --events "$d/gen-17/events" --brokers "$brokers" --topic-prefix f- --topics payments >/dev/null
+  local bare_out; bare_out=$("$BIN/examples/bare_consumer" "$brokers" f-payments)
+  local f; f=$(mktemp)
+  local t0 t1; t0=$(date +%s%N)
+  /usr/bin/time -o "$f" -f "%M" "$BIN/kvt" -q --store "file://$d/live-lake" fraud run payments --brokers "$brokers" \
+    --topic-prefix f- --from-beginning --exit-when-idle 2s > "$d/live.out" 2>/dev/null
+  t1=$(date +%s%N)
+  local live_rss; live_rss=$(tail -1 "$f"); rm -f "$f"
+  local live_s; live_s=$(python3 -c "print(($t1 - $t0) / 1e9 - 2.0)")
+  # Latency at 2,000 events/s: the payments job live on a fresh namespace.
+  "$BIN/kvt-gen" topics --brokers "$brokers" --topic-prefix lat- >/dev/null
+  "$BIN/kvt" -q --store "file://$d/lat-lake" fraud run payments --brokers "$brokers" --topic-prefix lat- \
+    --checkpoint-interval 60s > "$d/lat-job.out" 2>"$d/lat-job.log" &
+  local job_pid=$!
+  for i in $(seq 1 100); do ls "$d"/lat-lake/fraud/payments/checkpoints/*.ckpt >/dev/null 2>&1 && break; sleep 0.1; done
+  "$BIN/examples/fraud_latency" "$brokers" lat- 2000 "${FRAUD_LATENCY_SECONDS:-330}" > "$d/latency.json"
+  local t_stop; t_stop=$(date +%s%N)
+  kill -TERM "$job_pid"; wait "$job_pid" || true
+  local stop_ms; stop_ms=$(( ($(date +%s%N) - t_stop) / 1000000 ))
+  kill "$(cat "$d/broker/pid")" 2>/dev/null || true
+  python3 - "$d" "$counts" "$bare_out" "$live_s" "$live_rss" "$stop_ms" <<'PY'
+import json, sys
+d, counts, bare, live_s, live_rss, stop_ms = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+print("| job | engine alone, 1 M messages (events/s, one core) | backtest over bronze, 5 days (events/s; CPU s; peak RSS) |")
+print("|---|---|---|")
+thr = {j["job"]: j for j in map(json.loads, open(f"{d}/throughput.jsonl"))}
+for line in open(f"{d}/backtest.txt"):
+    job, wall, user, sys_, rss, n = line.split()
+    n, wall, cpu = int(n), float(wall), float(user) + float(sys_)
+    print(f"| {job} | {thr[job]['events_per_sec']:,.0f} | {n:,} events in {wall:.1f} s = {n/wall:,.0f}/s ({n/cpu:,.0f} per CPU-second); peak RSS {int(rss)/1024:.0f} MiB |")
+n = bare["messages"]
+live = json.loads(open(f"{d}/live.out").read().strip().splitlines()[-1])
+print(f"\n| live `payments` job from tansu, {n:,} messages | {n/live_s:,.0f} msg/s ({live_s:.1f} s), peak RSS {live_rss/1024:.0f} MiB | bare librdkafka consumer {n/bare['seconds']:,.0f} msg/s ({bare['seconds']:.1f} s) | **{bare['seconds']/live_s:.2f}×** bare |")
+lat = json.load(open(f"{d}/latency.json"))
+print(f"| live latency at {lat['rate']:,} events/s ({lat['events']:,} events) | direct alerts ({lat['direct_alerts']}): p50 {lat['direct_p50_ms']:.0f} ms, p99 {lat['direct_p99_ms']:.0f} ms, max {lat['direct_max_ms']:.0f} ms | window alerts ({lat['window_alerts']}) after the watermark passed the window end: p50 {lat['window_p50_ms']:.0f} ms, max {lat['window_max_ms']:.0f} ms | SIGTERM → exit (final checkpoint): {stop_ms} ms |")
+print("\n| soak: 2 h of event time, 1 M keys, 3 M messages | events/s | RSS start → peak | state keys max → end | RSS per 10 min (MiB) | checkpoint of the end state |")
+print("|---|---|---|---|---|---|")
+for j in map(json.loads, open(f"{d}/soak.jsonl")):
+    rss = " ".join(f"{r/1024:.0f}" for _, r, _ in j["samples_min_rss_keys"])
+    print(f"| {j['job']} | {j['events_per_sec']:,.0f} | {j['rss_start_kib']/1024:.0f} → {j['rss_peak_kib']/1024:.0f} MiB | {j['max_state_keys']:,} → {j['final_state_keys']:,} | {rss} | {j['checkpoint_bytes']/1048576:.1f} MiB, encode {j['checkpoint_encode_s']*1000:.0f} ms, restore {j['restore_s']*1000:.0f} ms |")
+PY
+}
+
 case $what in
   ingest-drive) bench_ingest_drive ;;
+  fraud) bench_fraud ;;
   ingest-kafka) bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
   silver) for src in nginx crm logistics kyc firebase payments orders; do
             for scale in 1 10 100; do bench_silver "$src" "$scale"; done
@@ -490,7 +590,7 @@ case $what in
   silver-history) for src in nginx logistics crm kyc; do bench_silver_history "$src"; done ;;
   silver-history-*) bench_silver_history "${what#silver-history-}" ;;
   silver-*) src=${what#silver-}; for scale in 1 10 100; do bench_silver "$src" "$scale"; done ;;
-  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5
+  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5; bench_fraud
        for src in nginx crm logistics kyc firebase payments orders; do
          for scale in 1 10 100; do bench_silver "$src" "$scale"; done
        done

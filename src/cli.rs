@@ -141,7 +141,7 @@ pub struct FraudRunArgs {
     pub topic_prefix: String,
 
     /// Consumer group the offsets are committed to [default: kvt-fraud-<job>]
-    #[arg(long, value_name = "GROUP")]
+    #[arg(long, env = env::FRAUD_GROUP, value_name = "GROUP")]
     pub group: Option<String>,
 
     /// Start at the oldest retained offsets with empty state, ignoring the checkpoint
@@ -157,7 +157,7 @@ pub struct FraudRunArgs {
     pub input: Option<String>,
 
     /// Alerts to stdout only: nothing sent to Kafka, no checkpoint, no archive
-    #[arg(long)]
+    #[arg(long, env = env::DRY_RUN)]
     pub dry_run: bool,
 
     /// Checkpoint interval [default: [fraud] checkpoint_interval, else 60s]
@@ -165,7 +165,7 @@ pub struct FraudRunArgs {
     pub checkpoint_interval: Option<String>,
 
     /// Stop (after a final checkpoint) once caught up with the topics' ends at start and no message arrived for DURATION
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, env = env::FRAUD_EXIT_WHEN_IDLE, value_name = "DURATION")]
     pub exit_when_idle: Option<String>,
 
     /// Serve /metrics (Prometheus) and /health on ADDR [default: [fraud] metrics_listen, else none]
@@ -571,6 +571,11 @@ mod tests {
             "source_pos",
             "dev_key",
             "accept_rejects",
+            // Replays: left in a service's environment, every restart would
+            // throw the checkpoint away.
+            "from_beginning",
+            "from",
+            "input",
         ];
         fn walk(cmd: &clap::Command, exempt: &[&str]) {
             for arg in cmd.get_arguments() {

@@ -330,6 +330,7 @@ impl Config {
                 // So are the check catalogues.
                 relative(&mut cfg.check.catalogue);
                 relative(&mut cfg.check.extra);
+                relative(&mut cfg.fraud.bin_blacklist_file);
                 Ok(cfg)
             }
             None => Config::parse(DEFAULT_TOML, "built-in defaults"),

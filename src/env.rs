@@ -48,7 +48,7 @@ vars! {
     METRICS_DIR = "KVT_METRICS_DIR";
     /// Source name for `kvt ingest drive`.
     SOURCE = "KVT_SOURCE";
-    /// `kvt ingest drive --dry-run`: list and compare only.
+    /// `kvt ingest drive --dry-run`: list and compare only; `kvt fraud run --dry-run`: alerts to stdout only.
     DRY_RUN = "KVT_DRY_RUN";
     /// Retries after a failed ingestion attempt (default 2).
     RETRIES = "KVT_RETRIES";
@@ -110,6 +110,10 @@ vars! {
     FRAUD_METRICS_LISTEN = "KVT_FRAUD_METRICS_LISTEN";
     /// Checkpoint interval of `kvt fraud run`, e.g. 60s (default 60s).
     FRAUD_CHECKPOINT_INTERVAL = "KVT_FRAUD_CHECKPOINT_INTERVAL";
+    /// Consumer group of `kvt fraud run` (default kvt-fraud-<job>).
+    FRAUD_GROUP = "KVT_FRAUD_GROUP";
+    /// `kvt fraud run` stops once caught up and idle this long (default: runs until SIGTERM).
+    FRAUD_EXIT_WHEN_IDLE = "KVT_FRAUD_EXIT_WHEN_IDLE";
     /// Prefix of every topic `kvt fraud run` reads and writes (a namespace on a shared cluster).
     FRAUD_TOPIC_PREFIX = "KVT_FRAUD_TOPIC_PREFIX";
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).

@@ -1359,6 +1359,7 @@ impl FraudRun {
         let mut last_message = Instant::now();
         let mut last_error_log: Option<Instant> = None;
         let mut last_refresh = Instant::now();
+        let mut last_probe = Instant::now();
         loop {
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -1418,6 +1419,19 @@ impl FraudRun {
                     }
                 }
                 None => {}
+            }
+            if stats.broker_down_since.load(Ordering::Relaxed) > 0
+                && last_probe.elapsed() >= Duration::from_secs(2)
+            {
+                // Back up without traffic? A metadata request says so.
+                last_probe = Instant::now();
+                if consumer
+                    .fetch_metadata(None, Duration::from_secs(1))
+                    .is_ok_and(|m| !m.brokers().is_empty())
+                {
+                    stats.broker_down_since.store(0, Ordering::Relaxed);
+                    tracing::info!("Kafka reachable again");
+                }
             }
             if last_tick.elapsed() >= Duration::from_millis(100) {
                 r.tick(now_ms())?;

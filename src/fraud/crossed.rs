@@ -91,6 +91,10 @@ pub struct CrossedJob {
     totals: BTreeMap<String, (Millis, f64)>,
     /// (type, order id) already alerted (one alert per order and type).
     alerted: HashSet<(String, String)>,
+    /// (event time, order id) of every cancellation and total recorded,
+    /// oldest first: expiry visits only what the retention passed.
+    #[serde(default)]
+    order_times: std::collections::VecDeque<(Millis, String)>,
     payments: LookBack<String, ()>,
     orders: LookBack<String, ()>,
     velocity_fired: HashMap<String, bool>,
@@ -108,6 +112,7 @@ impl CrossedJob {
             cancelled: BTreeMap::new(),
             totals: BTreeMap::new(),
             alerted: HashSet::new(),
+            order_times: Default::default(),
             payments: LookBack::new(s.velocity.0, usize::MAX, Measure::Count),
             orders: LookBack::new(s.velocity.0, usize::MAX, Measure::Count),
             velocity_fired: HashMap::new(),
@@ -189,12 +194,14 @@ impl CrossedJob {
             match o.event_type.as_str() {
                 "created" => {
                     self.totals.insert(o.order_id.clone(), (t, o.total_amount));
+                    self.order_times.push_back((t, o.order_id.clone()));
                     self.orders.add(o.customer_id.clone(), t, ());
                     let ids = (None, Some(o.order_id.as_str()));
                     out.extend(self.velocity(m, &o.customer_id, ids));
                 }
                 "cancelled" => {
                     self.cancelled.insert(o.order_id.clone(), t);
+                    self.order_times.push_back((t, o.order_id.clone()));
                 }
                 _ => {}
             }
@@ -269,11 +276,22 @@ impl CrossedJob {
     /// Forgets state older than its retention (by event time).
     pub fn expire(&mut self, wm: Millis) {
         let keep = wm - self.s.retention;
-        self.cancelled.retain(|_, t| *t > keep);
-        self.totals.retain(|_, (t, _)| *t > keep);
-        let (totals, cancelled) = (&self.totals, &self.cancelled);
-        self.alerted
-            .retain(|(_, o)| totals.contains_key(o) || cancelled.contains_key(o));
+        while self.order_times.front().is_some_and(|(t, _)| *t <= keep) {
+            let Some((_, o)) = self.order_times.pop_front() else {
+                break;
+            };
+            if self.cancelled.get(&o).is_some_and(|t| *t <= keep) {
+                self.cancelled.remove(&o);
+            }
+            if self.totals.get(&o).is_some_and(|(t, _)| *t <= keep) {
+                self.totals.remove(&o);
+            }
+            if !self.cancelled.contains_key(&o) && !self.totals.contains_key(&o) {
+                for ty in ["payment_on_cancelled_order", "amount_mismatch"] {
+                    self.alerted.remove(&(ty.to_string(), o.clone()));
+                }
+            }
+        }
         self.payments.expire(wm);
         self.orders.expire(wm);
         self.shared_ip.expire(wm);
@@ -322,6 +340,7 @@ impl super::job::StreamJob for CrossedJob {
         self.cancelled = old.cancelled;
         self.totals = old.totals;
         self.alerted = old.alerted;
+        self.order_times = old.order_times;
         self.payments.adopt(old.payments);
         self.orders.adopt(old.orders);
         self.velocity_fired = old.velocity_fired;

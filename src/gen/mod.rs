@@ -25,6 +25,7 @@ pub mod logistics;
 pub mod nginx;
 pub mod produce;
 pub mod rng;
+pub mod stream;
 pub mod world;
 
 use std::cell::RefCell;

@@ -250,3 +250,70 @@ fn every_injected_pattern_fires_and_nothing_else() {
         "the generator's malformed messages are dead letters"
     );
 }
+
+/// Two hours of event time over many keys: keyed state stays flat after
+/// the warm-up (look-backs expire with the watermark); the crossed job's
+/// 7-day state empties once the watermark is 7 days further. The benchmark
+/// (`make bench`, `fraud_soak soak 2 1000000`) runs 1 M keys and records RSS.
+#[test]
+fn two_hours_of_event_time_keep_keyed_state_flat() {
+    use kvt::fraud::runner::{Job, JobKind, Rules};
+    let rules = Rules::default();
+    let none = BTreeSet::new();
+    let (n, keys, span) = (120_000u64, 40_000u64, 7_200_000i64);
+    let step = span / n as i64;
+    let t0 = 1_773_705_600_000i64;
+    for kind in JobKind::ALL {
+        let mut job = Job::new(kind, &rules);
+        let mut at: BTreeMap<i64, usize> = BTreeMap::new();
+        for i in 0..n {
+            let (topic, v) = kvt::gen::stream::message(kind, i, keys);
+            let t = t0 + i as i64 * step;
+            let m = Message {
+                topic,
+                partition: (i % 6) as i32,
+                offset: i as i64,
+                timestamp: t,
+                value: &v,
+            };
+            job.process(&m, t, &none);
+            if (i + 1) % (n / 12) == 0 {
+                job.tick(t, &none);
+                at.insert((t - t0) / 60_000 + 1, job.state_keys());
+            }
+        }
+        eprintln!(
+            "{}: state keys per 10 min of event time {at:?}",
+            kind.name()
+        );
+        let (warm, end) = (at[&60], at[&120]);
+        if kind == JobKind::Crossed {
+            // Orders are kept 7 days (C4): the state grows with the day,
+            // then empties when the watermark is 7 days further.
+            let (topic, v) = kvt::gen::stream::message(kind, n, keys);
+            let t = t0 + span + 8 * 86_400_000;
+            for p in 0..6 {
+                let m = Message {
+                    topic,
+                    partition: p,
+                    offset: (n + p as u64) as i64,
+                    timestamp: t,
+                    value: &v,
+                };
+                job.process(&m, t, &none);
+            }
+            job.tick(t, &none);
+            assert!(
+                job.state_keys() < 100,
+                "crossed after 7 days: {}",
+                job.state_keys()
+            );
+        } else {
+            assert!(
+                end as f64 <= warm as f64 * 1.15 + 50.0,
+                "{}: state grew from {warm} keys at 1 h to {end} at 2 h",
+                kind.name()
+            );
+        }
+    }
+}

@@ -657,3 +657,112 @@ fn malformed_messages_become_dead_letters_and_metrics_answer() {
     );
     assert_eq!(alerts[0]["payment_id"], "PBIG");
 }
+
+#[test]
+fn a_broker_outage_is_reported_and_the_job_resumes_with_its_state() {
+    // The shared broker proves tansu is available (CI fails without it);
+    // this test stops and restarts a private one.
+    if services::broker().is_none() {
+        return;
+    }
+    let b = services::Broker::start_private().unwrap();
+    let env = Env::new();
+    let prefix = unique_prefix("fraudoutage");
+    kvt_gen(&["topics", "--brokers", &b.addr, "--topic-prefix", &prefix]);
+    let producer = kvt::kafka::ClientSettings::new(b.addr.clone())
+        .producer("kvt-test")
+        .unwrap();
+    let send = |i: i64, amount: u32| {
+        let v = format!(
+            r#"{{"payment_id":"P{i}","order_id":"O{i}","customer_id":"U","amount":{amount},"currency":"EUR","status":"succeeded","risk_score":1}}"#
+        );
+        producer
+            .send(
+                BaseRecord::<str, str>::to(&format!("{prefix}payments"))
+                    .key("U")
+                    .payload(&v)
+                    .timestamp(1_773_741_600_000 + i * 1000),
+            )
+            .unwrap();
+        producer.flush(Duration::from_secs(30)).unwrap();
+    };
+    let port = services::free_port();
+    let child = fraud(&env, &b.addr, &prefix, "payments", &env.lake())
+        .args(["--checkpoint-interval", "500ms"])
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    };
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Started at the latest offsets: wait for its first checkpoint, then send.
+    wait_for("first checkpoint", &|| {
+        checkpoints(&env.lake(), "payments") > 0
+    });
+    send(0, 2_000);
+    send(1, 10);
+    wait_for("2 messages", &|| {
+        get("/metrics").contains("kvt_fraud_messages_total{job=\"payments\"} 2")
+    });
+    assert!(get("/health").starts_with("HTTP/1.1 200"));
+
+    b.stop();
+    wait_for("unhealthy while the broker is down", &|| {
+        get("/health").starts_with("HTTP/1.1 503")
+    });
+    eprintln!(
+        "health during the outage: {}",
+        get("/health").lines().last().unwrap_or("")
+    );
+
+    b.start().unwrap();
+    send(2, 3_000);
+    wait_for("3 messages after the restart", &|| {
+        get("/metrics").contains("kvt_fraud_messages_total{job=\"payments\"} 3")
+    });
+    wait_for("healthy again", &|| {
+        get("/health").starts_with("HTTP/1.1 200")
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "SIGTERM is a graceful stop: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(s["alerts"], 2, "{s}");
+    let alerts = read_from(
+        &b.addr,
+        &format!("{prefix}alerts_fraud_payments"),
+        &BTreeMap::new(),
+    );
+    let ids: Vec<String> = alerts
+        .iter()
+        .map(|a| a["payment_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 2, "{ids:?}");
+    assert_eq!(ids.len(), 2, "no alert twice: {ids:?}");
+}
