@@ -18,6 +18,10 @@ use kvt::fraud::job::Message;
 use kvt::fraud::runner::{Checkpoint, Job, JobKind, Rules};
 use kvt::gen::stream::message;
 
+// The allocator of the kvt binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const T0: i64 = 1_773_705_600_000; // 2026-03-17T00:00:00Z
 
 fn rss_kib() -> u64 {

@@ -60,8 +60,9 @@ impl Watermarks {
     pub fn is_late_on(&self, topic: &str, partition: i32, t: Millis) -> bool {
         let own = self
             .partitions
-            .get(&(topic.to_string(), partition))
-            .and_then(|c| c.max_event)
+            .iter()
+            .find(|((t, p), _)| t == topic && *p == partition)
+            .and_then(|(_, c)| c.max_event)
             .is_some_and(|m| t < m - self.delay);
         own || self.is_late(t)
     }
@@ -80,13 +81,22 @@ impl Watermarks {
         t: Millis,
         now: Millis,
     ) -> Option<Millis> {
-        let clock = self
+        // A handful of partitions: a scan, without allocating a key per event.
+        let found = self
             .partitions
-            .entry((topic.to_string(), partition))
-            .or_insert(PartitionClock {
-                max_event: Some(t),
-                last_seen: now,
-            });
+            .iter_mut()
+            .find(|((tp, p), _)| tp == topic && *p == partition)
+            .map(|(_, c)| c);
+        let clock = match found {
+            Some(c) => c,
+            None => self
+                .partitions
+                .entry((topic.to_string(), partition))
+                .or_insert(PartitionClock {
+                    max_event: Some(t),
+                    last_seen: now,
+                }),
+        };
         clock.max_event = Some(clock.max_event.map_or(t, |m| m.max(t)));
         clock.last_seen = clock.last_seen.max(now);
         self.advance(now)

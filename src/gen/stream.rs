@@ -18,7 +18,15 @@ fn mix(mut x: u64) -> u64 {
 pub fn message(kind: JobKind, i: u64, keys: u64) -> (&'static str, Vec<u8>) {
     let h = mix(i);
     let c = h % keys;
-    let amount = 10 + h % 2_000;
+    // About 1 % above 1,500 € and 2 % high-risk: alert rates of a real day.
+    let amount = if kind == JobKind::Crossed {
+        // The total of the order this payment pays (created just before).
+        100 + mix(i.wrapping_sub(1)) % 900
+    } else if h % 100 == 7 {
+        2_000
+    } else {
+        10 + h % 500
+    };
     let status = match h % 20 {
         0 => "declined",
         1 => "error",
@@ -31,7 +39,7 @@ pub fn message(kind: JobKind, i: u64, keys: u64) -> (&'static str, Vec<u8>) {
             p = h % 5,
             s = mix(c) % keys,
             k = (h >> 20) % 10_000,
-            r = (h >> 8) % 100,
+            r = if h % 50 == 3 { 85 } else { (h >> 8) % 60 },
             a = (c >> 16) & 255,
             b = (c >> 8) & 255,
             d = c & 255,
