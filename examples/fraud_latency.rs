@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: f64 = secs.parse()?;
     let settings = kvt::kafka::ClientSettings::new(brokers.clone());
     let consumer: BaseConsumer =
-        settings.consumer("kvt-latency", &format!("lat-{}", std::process::id()))?;
+        settings.streaming_consumer("kvt-latency", &format!("lat-{}", std::process::id()))?;
     let mut tpl = TopicPartitionList::new();
     for t in ["alerts_fraud_payments", "alerts_psp_payments"] {
         let t = format!("{prefix}{t}");

@@ -114,6 +114,23 @@ impl ClientSettings {
     /// A consumer of `group` that never commits on its own: offsets are
     /// committed by the caller once what it read is durable.
     pub fn consumer(&self, client_id: &str, group: &str) -> anyhow::Result<BaseConsumer> {
+        self.consumer_waiting(client_id, group, "500")
+    }
+
+    /// A consumer like [`Self::consumer`] whose fetches return after at most
+    /// 10 ms without data (librdkafka waits 500 ms by default; some brokers
+    /// hold a fetch that long even when data arrives): for streaming jobs,
+    /// where that wait is alert latency.
+    pub fn streaming_consumer(&self, client_id: &str, group: &str) -> anyhow::Result<BaseConsumer> {
+        self.consumer_waiting(client_id, group, "10")
+    }
+
+    fn consumer_waiting(
+        &self,
+        client_id: &str,
+        group: &str,
+        fetch_wait_ms: &str,
+    ) -> anyhow::Result<BaseConsumer> {
         self.config(
             client_id,
             &[
@@ -123,6 +140,7 @@ impl ClientSettings {
                 ("auto.offset.reset", "earliest"),
                 ("fetch.max.bytes", "52428800"),
                 ("queued.max.messages.kbytes", "65536"),
+                ("fetch.wait.max.ms", fetch_wait_ms),
             ],
         )
         .create()

@@ -1249,7 +1249,7 @@ impl FraudRun {
         }
         let consumer = self
             .kafka
-            .consumer(&format!("kvt-fraud-{name}"), &self.group)?;
+            .streaming_consumer(&format!("kvt-fraud-{name}"), &self.group)?;
         let mut parts: Vec<(String, i32)> = Vec::new();
         for t in self.kind.input_topics() {
             let t = format!("{}{t}", self.topic_prefix);

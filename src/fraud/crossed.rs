@@ -322,18 +322,7 @@ impl Ordered for CrossedJob {
 }
 
 impl super::job::StreamJob for CrossedJob {
-    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
-        self.ordered_process(m, now)
-    }
-    fn tick(&mut self, now: Millis) -> Vec<Output> {
-        self.ordered_tick(now)
-    }
-    fn watermarks_mut(&mut self) -> &mut Watermarks {
-        &mut self.watermarks
-    }
-    fn finish(&mut self) -> Vec<Output> {
-        self.drain_held()
-    }
+    super::job::ordered_stream_job!();
     fn adopt(&mut self, old: Self) {
         self.watermarks.adopt(old.watermarks);
         self.reorder = old.reorder;
@@ -487,18 +476,7 @@ impl Ordered for KycJob {
 }
 
 impl super::job::StreamJob for KycJob {
-    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
-        self.ordered_process(m, now)
-    }
-    fn tick(&mut self, now: Millis) -> Vec<Output> {
-        self.ordered_tick(now)
-    }
-    fn watermarks_mut(&mut self) -> &mut Watermarks {
-        &mut self.watermarks
-    }
-    fn finish(&mut self) -> Vec<Output> {
-        self.drain_held()
-    }
+    super::job::ordered_stream_job!();
     fn adopt(&mut self, old: Self) {
         self.watermarks.adopt(old.watermarks);
         self.reorder = old.reorder;

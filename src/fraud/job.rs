@@ -278,6 +278,25 @@ impl Reorder {
     }
 }
 
+/// The `StreamJob` methods of an [`Ordered`] job with a `watermarks` field.
+macro_rules! ordered_stream_job {
+    () => {
+        fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+            self.ordered_process(m, now)
+        }
+        fn tick(&mut self, now: Millis) -> Vec<Output> {
+            self.ordered_tick(now)
+        }
+        fn watermarks_mut(&mut self) -> &mut Watermarks {
+            &mut self.watermarks
+        }
+        fn finish(&mut self) -> Vec<Output> {
+            self.drain_held()
+        }
+    };
+}
+pub(crate) use ordered_stream_job;
+
 /// A job whose stateful rules run in event-time order: per-event checks
 /// (and dead letters) at once, the rest when the watermark releases the
 /// message. A message already behind the watermark gets its per-event
