@@ -105,7 +105,7 @@ demo: deps build clean-demo
 	  for i in $$(seq 1 300); do \
 	    [ "$$(ls lake/fraud/*/checkpoints/*.ckpt 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; \
 	  done; \
-	  $(BIN)/kvt-gen produce --events drop/events --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) && \
+	  $(BIN)/kvt-gen produce --events drop/events --brokers 127.0.0.1:$(DEMO_KAFKA_PORT) --topics payments,orders,kyc_decisions && \
 	  KVT_NOW=$(DEMO_DATE)T23:30:00Z KVT_KAFKA_BROKERS=127.0.0.1:$(DEMO_KAFKA_PORT) $(BIN)/kvt ingest kafka --topic payments,orders && \
 	  echo "== waiting for the fraud jobs (they stop 10 s after the last event)" && wait && \
 	  for j in $(FRAUD_JOBS); do \
