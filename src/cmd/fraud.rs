@@ -818,6 +818,12 @@ impl Step for FraudRun {
     }
 }
 
+/// A bronze file of a backtest.
+enum InputFile {
+    Local(std::path::PathBuf),
+    Store(Key),
+}
+
 /// An event-date range `A..B` or a single date.
 fn date_range(s: &str) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
     let (a, b) = s.split_once("..").unwrap_or((s, s));
@@ -830,9 +836,9 @@ impl FraudRun {
         topic.strip_prefix(&self.topic_prefix).unwrap_or(topic)
     }
 
-    /// The bronze lines to replay: local files, or the store's Kafka
+    /// The bronze files to replay: local files, or the store's Kafka
     /// objects of the job's topics for a range of event dates.
-    async fn read_input(&self, input: &str, summary: &mut Summary) -> anyhow::Result<Vec<Vec<u8>>> {
+    async fn input_files(&self, input: &str) -> anyhow::Result<Vec<InputFile>> {
         let mut bodies = Vec::new();
         let path = std::path::Path::new(input);
         if let Some((from, to)) = date_range(input).filter(|_| !path.exists()) {
@@ -851,7 +857,7 @@ impl FraudRun {
                         continue;
                     };
                     if k.event_date >= from && k.event_date <= to {
-                        bodies.push(self.store.get(&o.key).await?.to_vec());
+                        bodies.push(InputFile::Store(o.key));
                     }
                 }
             }
@@ -876,13 +882,10 @@ impl FraudRun {
                     entries.sort();
                     stack.extend(entries.into_iter().rev());
                 } else if p == path || p.extension().is_some_and(|e| e == "jsonl") {
-                    bodies.push(
-                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
-                    );
+                    bodies.push(InputFile::Local(p));
                 }
             }
         }
-        summary.input_files = bodies.len() as u64;
         Ok(bodies)
     }
 
@@ -894,14 +897,27 @@ impl FraudRun {
         };
         let topics = self.kind.input_topics();
         let mut records: Vec<Recorded> = Vec::new();
-        for (file, body) in self
-            .read_input(input, &mut summary)
-            .await?
-            .iter()
-            .enumerate()
-        {
+        let files = self.input_files(input).await?;
+        summary.input_files = files.len() as u64;
+        // One file in memory at a time; lines of other topics are skipped
+        // before they are parsed.
+        for f in &files {
+            let (body, file) = match f {
+                InputFile::Local(p) => (
+                    std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    p.display().to_string(),
+                ),
+                InputFile::Store(k) => {
+                    (self.store.get(k).await?.to_vec(), self.store.display_key(k))
+                }
+            };
             for (i, line) in body.split(|b| *b == b'\n').enumerate() {
                 if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if replay::line_topic(line).is_some_and(|t| {
+                    !topics.contains(&t.strip_prefix(self.topic_prefix.as_str()).unwrap_or(t))
+                }) {
                     continue;
                 }
                 match replay::parse_line(line) {
@@ -915,7 +931,7 @@ impl FraudRun {
                     }
                     Err(e) => {
                         summary.unreadable_lines += 1;
-                        tracing::warn!(file, line = i + 1, "unreadable bronze line skipped: {e}");
+                        tracing::warn!(%file, line = i + 1, "unreadable bronze line skipped: {e}");
                     }
                 }
             }

@@ -34,6 +34,16 @@ impl Recorded {
     }
 }
 
+/// The topic of an envelope line without parsing it, when the line starts
+/// the way `kvt ingest kafka` writes it (`{"topic":"…"`); `None` otherwise
+/// (parse it to know).
+pub fn line_topic(line: &[u8]) -> Option<&str> {
+    let rest = line.strip_prefix(br#"{"topic":""#)?;
+    let len = memchr::memchr(b'"', rest)?;
+    let t = std::str::from_utf8(&rest[..len]).ok()?;
+    (!t.contains('\\')).then_some(t)
+}
+
 /// One bronze envelope line (`{"topic":…,"partition":…,"offset":…,
 /// "timestamp":…,"key":…,"value":…|"value_raw":…|"value_b64":…}`).
 pub fn parse_line(line: &[u8]) -> Result<Recorded, String> {
@@ -142,6 +152,18 @@ mod tests {
         ] {
             assert!(parse_line(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_topic_is_read_without_parsing_when_the_line_has_the_usual_shape() {
+        assert_eq!(
+            line_topic(br#"{"topic":"payments","partition":0}"#),
+            Some("payments")
+        );
+        assert_eq!(line_topic(br#"{"partition":0,"topic":"payments"}"#), None);
+        assert_eq!(line_topic(br#"{"topic":"pay\"x"}"#), None);
+        assert_eq!(line_topic(b"{\"topic\":\"unterminated"), None);
+        assert_eq!(line_topic(b""), None);
     }
 
     #[test]
