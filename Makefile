@@ -30,7 +30,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config mold clang libclang-dev cmake \
 	libssl-dev zlib1g-dev libtesseract-dev libleptonica-dev \
 	tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra openssl curl ca-certificates time nginx-light \
-	postgresql postgresql-client
+	postgresql postgresql-client influxdb
 
 S3S_FS_VERSION := 0.14.1
 TANSU_VERSION  := 0.6.0

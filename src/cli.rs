@@ -121,7 +121,8 @@ Examples:
   kvt fraud run crossed --input 2026-03-17 --dry-run | jq -r .type | sort | uniq -c
 
 Jobs and topics (CONTRACTS C2): payments, advanced <- payments; orders <- orders;
-crossed <- payments + orders; kyc <- kyc_decisions. Alerts go to the job's alert topic and
+crossed <- payments + orders; kyc <- kyc_decisions. Several machines: start the same
+command with --scale-out on each (same group, same store); the group splits the work. Alerts go to the job's alert topic and
 to the store (alerts/<topic>/event_date=…/), malformed messages to kvt_dead_letters. A
 restart resumes from the last checkpoint (fraud/<job>/checkpoints/) without losing or
 repeating an alert. Every rule, its [fraud] setting and an example alert: docs/fraud.md.";
@@ -171,6 +172,10 @@ pub struct FraudRunArgs {
     /// Serve /metrics (Prometheus) and /health on ADDR [default: [fraud] metrics_listen, else none]
     #[arg(long, env = env::FRAUD_METRICS_LISTEN, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+
+    /// Run as one of several processes of the job: the consumer group splits the partitions, keyed rules read internal topics kvt_<job>_by_<key> (docs/fraud.md, "Scaling out")
+    #[arg(long, env = env::FRAUD_SCALE_OUT, conflicts_with_all = ["input", "dry_run"])]
+    pub scale_out: bool,
 }
 
 const LOAD_EXAMPLES: &str = "\

@@ -116,6 +116,14 @@ vars! {
     FRAUD_EXIT_WHEN_IDLE = "KVT_FRAUD_EXIT_WHEN_IDLE";
     /// Prefix of every topic `kvt fraud run` reads and writes (a namespace on a shared cluster).
     FRAUD_TOPIC_PREFIX = "KVT_FRAUD_TOPIC_PREFIX";
+    /// `kvt fraud run` runs as one of several processes of its job (true/false; default false).
+    FRAUD_SCALE_OUT = "KVT_FRAUD_SCALE_OUT";
+    /// InfluxDB base URL of `kvt fraud run`'s supervision metrics, e.g. http://127.0.0.1:8086 (default: none).
+    INFLUX_URL = "KVT_INFLUX_URL";
+    /// InfluxDB database (1.x) or bucket mapped to it (2.x/3.x) (default kvt).
+    INFLUX_DB = "KVT_INFLUX_DB";
+    /// InfluxDB token (2.x/3.x; `user:password` for 1.x with auth), sent as `Authorization: Token …`.
+    INFLUX_TOKEN = "KVT_INFLUX_TOKEN", secret = true;
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

@@ -131,19 +131,51 @@ impl ClientSettings {
         group: &str,
         fetch_wait_ms: &str,
     ) -> anyhow::Result<BaseConsumer> {
-        self.config(
+        self.consumer_config(client_id, group, fetch_wait_ms, &[])
+            .create()
+            .with_context(|| format!("cannot create a Kafka consumer for {}", self.brokers))
+    }
+
+    fn consumer_config(
+        &self,
+        client_id: &str,
+        group: &str,
+        fetch_wait_ms: &str,
+        extra: &[(&str, &str)],
+    ) -> ClientConfig {
+        let mut role = vec![
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.bytes", "52428800"),
+            ("queued.max.messages.kbytes", "65536"),
+            ("fetch.wait.max.ms", fetch_wait_ms),
+        ];
+        role.extend_from_slice(extra);
+        self.config(client_id, &role)
+    }
+
+    /// A streaming consumer that joins its group (`subscribe`) and sees
+    /// rebalances through `context`; a member that stops heartbeating is
+    /// replaced after 6 s (overridable in `[kafka.client]`).
+    pub fn group_consumer<C: rdkafka::consumer::ConsumerContext>(
+        &self,
+        client_id: &str,
+        group: &str,
+        context: C,
+    ) -> anyhow::Result<BaseConsumer<C>> {
+        self.consumer_config(
             client_id,
+            group,
+            "10",
             &[
-                ("group.id", group),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("fetch.max.bytes", "52428800"),
-                ("queued.max.messages.kbytes", "65536"),
-                ("fetch.wait.max.ms", fetch_wait_ms),
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "1000"),
+                ("partition.assignment.strategy", "range"),
             ],
         )
-        .create()
+        .create_with_context(context)
         .with_context(|| format!("cannot create a Kafka consumer for {}", self.brokers))
     }
 
@@ -220,7 +252,7 @@ impl ClientSettings {
 
 /// The partitions of `topic`, or why it cannot be read (named with the
 /// broker and the topic).
-pub fn partitions<C: rdkafka::consumer::Consumer>(
+pub fn partitions<X: rdkafka::consumer::ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
     consumer: &C,
     brokers: &str,
     topic: &str,

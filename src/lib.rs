@@ -24,6 +24,7 @@ pub mod fraud;
 pub mod fuzz;
 pub mod gen;
 pub mod gold;
+pub mod influx;
 pub mod ingest;
 pub mod json;
 pub mod kafka;

@@ -38,6 +38,8 @@ use crate::lineage::Dataset;
 use crate::run::{ExitStatus, Report, RunContext, Step};
 use crate::store::{layout, Key, Store};
 
+mod scale;
+
 const COMMAND: &str = "fraud run";
 
 /// An offset per (topic, partition).
@@ -70,6 +72,7 @@ pub struct FraudRun {
     metrics_listen: Option<String>,
     broker_timeout: Duration,
     run_id: String,
+    scale_out: bool,
 }
 
 fn duration(s: Option<&str>, default: Duration, what: &str) -> anyhow::Result<Duration> {
@@ -274,6 +277,7 @@ pub fn plan(args: &FraudRunArgs, ctx: &RunContext) -> anyhow::Result<FraudRun> {
             "broker_timeout",
         )?,
         run_id: ctx.run_id.clone(),
+        scale_out: args.scale_out,
     })
 }
 
@@ -297,6 +301,7 @@ struct Stats {
     checkpoint_micros: AtomicU64,
     broker_down_since: AtomicI64,
     producer_failures: AtomicU64,
+    influx: std::sync::OnceLock<Arc<crate::influx::WriterStats>>,
 }
 
 impl Stats {
@@ -448,6 +453,19 @@ impl Stats {
             "1 when healthy (broker reachable, checkpoints on time).",
             u8::from(up).to_string(),
         );
+        if let Some(i) = self.influx.get() {
+            let _ = writeln!(
+                s,
+                "# HELP kvt_fraud_influx_points_total Points sent to InfluxDB, per result.\n# TYPE kvt_fraud_influx_points_total counter"
+            );
+            for (result, n) in [("written", &i.written), ("dropped", &i.dropped)] {
+                let _ = writeln!(
+                    s,
+                    "kvt_fraud_influx_points_total{{{l},result=\"{result}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "# HELP kvt_fraud_alerts_total Alerts raised, per type.\n# TYPE kvt_fraud_alerts_total counter"
@@ -542,10 +560,30 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// Sends a record, waiting while the producer's queue is full.
+fn send_waiting<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    p: &ThreadedProducer<Deliveries>,
+    mut record: BaseRecord<'_, K, P>,
+) -> anyhow::Result<()> {
+    loop {
+        match p.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, r)) => bail!("cannot send to Kafka topic `{}`: {e}", r.topic),
+        }
+    }
+}
+
 /// Where outputs go.
 enum Sink {
     /// Live: Kafka topics, and the archive at each checkpoint.
-    Kafka(ThreadedProducer<Deliveries>),
+    Kafka(Arc<ThreadedProducer<Deliveries>>),
     /// Backtest: the archive under this prefix.
     Archive(String),
     /// `--dry-run`: alerts on stdout, nothing written.
@@ -562,6 +600,8 @@ struct Runner<'a> {
     /// Outputs published after the restored checkpoint (not sent again).
     in_doubt: HashSet<String>,
     stats: Arc<Stats>,
+    /// Supervision metrics to InfluxDB (`KVT_INFLUX_URL`, live runs).
+    influx: Option<crate::influx::Writer>,
 }
 
 impl Runner<'_> {
@@ -586,20 +626,7 @@ impl Runner<'_> {
         }
         let payload = serde_json::to_vec(doc)?;
         let topic = &format!("{}{topic}", self.run.topic_prefix);
-        let mut record = BaseRecord::to(topic).key(key).payload(&payload);
-        loop {
-            match p.send(record) {
-                Ok(()) => return Ok(()),
-                Err((
-                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                    r,
-                )) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => bail!("cannot send to Kafka topic `{topic}`: {e}"),
-            }
-        }
+        send_waiting(p, BaseRecord::to(topic).key(key).payload(&payload))
     }
 
     fn handle(&mut self, outs: Vec<Output>, m: Option<&Message>) -> anyhow::Result<()> {
@@ -609,6 +636,9 @@ impl Runner<'_> {
                 Output::Alert(a) => {
                     self.stats.alert(a.ty);
                     let topic = self.run.kind.alert_topic(a.ty);
+                    if let Some(w) = &self.influx {
+                        w.push(&runner::alert_point(&a, topic));
+                    }
                     let doc = a.to_c3(now);
                     if let Sink::Stdout = self.sink {
                         println!("{doc}");
@@ -625,6 +655,16 @@ impl Runner<'_> {
                     end,
                     value,
                 } => {
+                    if let Some(w) = &self.influx {
+                        w.push(&runner::aggregate_point(
+                            self.name(),
+                            name,
+                            &key,
+                            start,
+                            end,
+                            &value,
+                        ));
+                    }
                     if !matches!(self.sink, Sink::Stdout) {
                         let dir = self.archive_dir(format!("fraud/aggregates/{name}"));
                         let rec = runner::aggregate_record(self.name(), &key, start, end, &value);
@@ -681,6 +721,28 @@ impl Runner<'_> {
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         let outs = self.job.process(m, now, &self.run.rules.disabled);
         self.handle(outs, Some(m))
+    }
+
+    /// The job's counters as a time-series point (every 10 s of a live run).
+    fn counters_point(&self, now: Millis) {
+        let Some(w) = &self.influx else { return };
+        let st = &self.stats;
+        let alerts: u64 = st.alerts.lock().map(|a| a.values().sum()).unwrap_or(0);
+        let mut line = crate::influx::Line::new("kvt_fraud_job", now * 1_000_000)
+            .tag("job", self.name())
+            .int("messages", st.messages.load(Ordering::Relaxed) as i64)
+            .int("alerts", alerts as i64)
+            .int("late_events", st.late.load(Ordering::Relaxed) as i64)
+            .int(
+                "dead_letters",
+                st.dead_letters.load(Ordering::Relaxed) as i64,
+            )
+            .int("state_keys", st.state_keys.load(Ordering::Relaxed) as i64);
+        let wm = st.watermark.load(Ordering::Relaxed);
+        if wm > 0 {
+            line = line.int("watermark_lag_ms", now - wm);
+        }
+        w.push(&line);
     }
 
     fn tick(&mut self, now: Millis) -> anyhow::Result<()> {
@@ -776,7 +838,13 @@ impl Step for FraudRun {
             let rt = tokio::runtime::Handle::current();
             let this = &*self;
             let st = Arc::clone(&stats);
-            let out = tokio::task::block_in_place(|| this.live(&rt, &stop, st));
+            let out = tokio::task::block_in_place(|| {
+                if this.scale_out {
+                    this.scaled(&rt, &stop, st)
+                } else {
+                    this.live(&rt, &stop, st)
+                }
+            });
             watcher.abort();
             (out?, ExitStatus::Success)
         };
@@ -949,6 +1017,7 @@ impl FraudRun {
             archive: Archive::default(),
             in_doubt: HashSet::new(),
             stats: Arc::clone(stats),
+            influx: None,
         };
         let t0 = records.first().map_or(0, |r| r.timestamp);
         let parts: BTreeSet<(&str, i32)> = records
@@ -985,7 +1054,15 @@ impl FraudRun {
     /// The latest checkpoint of the job, if any (an unreadable one is an
     /// error: starting over silently would lose or repeat alerts).
     async fn latest_checkpoint(&self) -> anyhow::Result<(Option<(Checkpoint, Vec<u8>)>, u64)> {
-        let prefix = Key::new(runner::checkpoint_prefix(self.kind.name()));
+        self.latest_checkpoint_of(self.kind.name()).await
+    }
+
+    /// The latest checkpoint of `name` (the job, or a task of a scaled-out job).
+    async fn latest_checkpoint_of(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(Option<(Checkpoint, Vec<u8>)>, u64)> {
+        let prefix = Key::new(runner::checkpoint_prefix(name));
         let mut latest: Option<(u64, Key)> = None;
         for o in self.store.list(&prefix).await? {
             if let Some(seq) = runner::checkpoint_seq(o.key.as_str()) {
@@ -1011,10 +1088,15 @@ impl FraudRun {
     /// Archive files of checkpoints after `seq` (written by a run that died
     /// before its checkpoint completed): their records will be produced again.
     async fn drop_unfinished_archive(&self, seq: u64) -> anyhow::Result<u64> {
+        self.drop_unfinished_archive_of(self.kind.name(), seq).await
+    }
+
+    /// Archive files of `name` (job or task) written after checkpoint `seq`.
+    async fn drop_unfinished_archive_of(&self, name: &str, seq: u64) -> anyhow::Result<u64> {
         let mut n = 0;
         for root in runner::ARCHIVE_ROOTS {
             for o in self.store.list(&Key::new(root)).await? {
-                if runner::archive_seq(o.key.as_str(), self.kind.name()).is_some_and(|s| s > seq) {
+                if runner::archive_seq(o.key.as_str(), name).is_some_and(|s| s > seq) {
                     self.store.delete(&o.key).await?;
                     n += 1;
                 }
@@ -1141,9 +1223,9 @@ impl FraudRun {
     }
 
     /// The end offset of every output partition (at start).
-    fn output_ends(
+    fn output_ends<C: rdkafka::consumer::ConsumerContext>(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &BaseConsumer<C>,
         topics: &[String],
     ) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
         let mut ends = BTreeMap::new();
@@ -1293,12 +1375,22 @@ impl FraudRun {
                 tracing::info!("created topics {}", created.join(", "));
             }
             outputs = self.output_ends(&consumer, &topics)?;
-            Sink::Kafka(self.kafka.producer_with(
+            Sink::Kafka(Arc::new(self.kafka.producer_with(
                 &format!("kvt-fraud-{name}"),
                 "1",
                 "0",
                 Deliveries::default(),
-            )?)
+            )?))
+        };
+
+        let influx = match (self.dry_run, crate::influx::Target::from_env()?) {
+            (false, Some(target)) => {
+                tracing::info!(url = %crate::secret::redact_url(&target.url), db = %target.db, "supervision metrics to InfluxDB");
+                let w = crate::influx::Writer::spawn(target, rt)?;
+                let _ = stats.influx.set(Arc::clone(&w.stats));
+                Some(w)
+            }
+            _ => None,
         };
 
         // Restore.
@@ -1355,6 +1447,7 @@ impl FraudRun {
             archive: Archive::default(),
             in_doubt,
             stats: Arc::clone(&stats),
+            influx,
         };
         let mut seq = latest_seq + 1;
         if !self.dry_run && checkpoint.is_none() {
@@ -1376,6 +1469,7 @@ impl FraudRun {
         let mut last_error_log: Option<Instant> = None;
         let mut last_refresh = Instant::now();
         let mut last_probe = Instant::now();
+        let mut last_point = Instant::now();
         loop {
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -1453,6 +1547,10 @@ impl FraudRun {
                 r.tick(now_ms())?;
                 last_tick = Instant::now();
             }
+            if last_point.elapsed() >= Duration::from_secs(10) {
+                r.counters_point(now_ms());
+                last_point = Instant::now();
+            }
             if !self.dry_run && last_checkpoint.elapsed() >= next_try {
                 let result = self.checkpoint(rt, &mut r, &consumer, &outputs, &pos, seq);
                 // Time spent checkpointing is not silence of the partitions.
@@ -1496,6 +1594,10 @@ impl FraudRun {
                 })?;
             archived(&mut summary, w);
             summary.last_checkpoint = Some(seq);
+        }
+        r.counters_point(now_ms());
+        if let Some(w) = r.influx.take() {
+            w.close(rt, Duration::from_secs(10));
         }
         std::io::stdout().flush()?;
         Ok(summary)

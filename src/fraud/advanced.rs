@@ -84,7 +84,7 @@ impl AdvancedJob {
         self.ordered_process(m, now)
     }
 
-    fn per_event(&self, m: &Message) -> (Vec<Output>, bool) {
+    fn event_checks(&self, m: &Message) -> (Vec<Output>, bool) {
         let p = match event::payment(m.value) {
             Ok(p) => p,
             Err(e) => return (vec![super::job::dead(m, e.0)], false),
@@ -188,7 +188,7 @@ impl Ordered for AdvancedJob {
         (&mut self.reorder, &mut self.watermarks)
     }
     fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool) {
-        self.per_event(m)
+        self.event_checks(m)
     }
     fn evaluate(&mut self, m: &Message) -> Vec<Output> {
         self.look_back(m)

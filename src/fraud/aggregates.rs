@@ -187,6 +187,55 @@ impl StreamAgg {
     }
 }
 
+/// FRAUD-KYC-2: the KYC decisions of a 1-minute window (operational
+/// indicators for the time-series database).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KycAgg {
+    pub decisions: u64,
+    /// Decided without a human: `majeur` or `mineur`.
+    pub automatic: u64,
+    pub minors: u64,
+    /// Sent to review because the document had expired.
+    pub expired: u64,
+    pub processing_ms_sum: i64,
+    pub with_processing: u64,
+    pub doc_types: BTreeMap<String, u64>,
+}
+
+impl KycAgg {
+    pub fn add(&mut self, v: &Value) {
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        self.decisions += 1;
+        match field("decision") {
+            Some("majeur") => self.automatic += 1,
+            Some("mineur") => {
+                self.automatic += 1;
+                self.minors += 1;
+            }
+            _ => {}
+        }
+        self.expired += u64::from(field("reason") == Some("document_expiré"));
+        if let Some(ms) = v.get("processing_time_ms").and_then(Value::as_f64) {
+            self.processing_ms_sum += ms.round() as i64;
+            self.with_processing += 1;
+        }
+        let ty = field("doc_type").unwrap_or("inconnu").to_string();
+        *self.doc_types.entry(ty).or_insert(0) += 1;
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "decisions": self.decisions,
+            "automatic_rate": share(self.automatic, self.decisions),
+            "minor_rate": share(self.minors, self.decisions),
+            "expired_rate": share(self.expired, self.decisions),
+            "mean_processing_ms": (self.with_processing > 0)
+                .then(|| self.processing_ms_sum as f64 / self.with_processing as f64),
+            "doc_types": self.doc_types,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
-use super::engine::{LookBack, Measure, Millis, Watermarks};
+use super::aggregates::KycAgg;
+use super::engine::{LookBack, Measure, Millis, Tumbling, Watermarks};
 use super::event::{self, DeadLetter};
 use super::job::{Alert, Message, Ordered, Output, Reorder, WindowSettings};
 use super::rules::{self, Settings, Severity};
@@ -356,8 +357,15 @@ pub struct KycJob {
     decisions: LookBack<(), ()>,
     minors: LookBack<(), ()>,
     minor_fired: bool,
+    /// FRAUD-KYC-2 indicators per minute (for the time-series database).
+    #[serde(default = "kyc_minute")]
+    minute: Tumbling<String, KycAgg>,
     #[serde(skip)]
     s: CrossSettings,
+}
+
+fn kyc_minute() -> Tumbling<String, KycAgg> {
+    Tumbling::new(MINUTE)
 }
 
 impl KycJob {
@@ -376,6 +384,7 @@ impl KycJob {
             decisions: LookBack::new(s.kyc_minor_rate.0, usize::MAX, Measure::Count),
             minors: LookBack::new(s.kyc_minor_rate.0, usize::MAX, Measure::Count),
             minor_fired: false,
+            minute: kyc_minute(),
             s,
         }
     }
@@ -410,6 +419,10 @@ impl KycJob {
             return Vec::new();
         };
         let t = m.timestamp;
+        // Released by the watermark, so never behind it: the slot is open.
+        if let Some(a) = self.minute.slot("*".to_string(), t, None) {
+            a.add(&v);
+        }
         let mut out = Vec::new();
         if let Some(doc) = field("doc_fingerprint") {
             let e = self.documents.add(customer.to_string(), t, doc.to_string());
@@ -473,6 +486,19 @@ impl Ordered for KycJob {
     fn expire(&mut self, watermark: Millis) {
         KycJob::expire(self, watermark)
     }
+    fn on_watermark(&mut self, watermark: Millis) -> Vec<Output> {
+        self.minute
+            .close(watermark)
+            .into_iter()
+            .map(|c| Output::Aggregate {
+                name: "kyc_1m",
+                key: c.key,
+                start: c.start,
+                end: c.end,
+                value: c.value.to_json(),
+            })
+            .collect()
+    }
 }
 
 impl super::job::StreamJob for KycJob {
@@ -484,9 +510,14 @@ impl super::job::StreamJob for KycJob {
         self.decisions.adopt(old.decisions);
         self.minors.adopt(old.minors);
         self.minor_fired = old.minor_fired;
+        self.minute = old.minute;
     }
     fn state_keys(&self) -> usize {
-        self.documents.keys() + self.decisions.keys() + self.minors.keys() + self.reorder.len()
+        self.documents.keys()
+            + self.decisions.keys()
+            + self.minors.keys()
+            + self.reorder.len()
+            + self.minute.open_windows()
     }
 }
 

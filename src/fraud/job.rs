@@ -167,6 +167,10 @@ pub trait StreamJob: serde::Serialize + serde::de::DeserializeOwned {
     fn adopt(&mut self, old: Self);
     /// Keys and windows held in state (flat on an endless stream).
     fn state_keys(&self) -> usize;
+    /// Only the rules that need nothing but the event, and the dead letter
+    /// of an unreadable one (a source task of a scaled-out job, see
+    /// `fraud::shard`). `None`: the message is a dead letter.
+    fn per_event(&mut self, m: &Message) -> (Vec<Output>, bool);
     /// The end of a bounded input: evaluates what still waits for the
     /// watermark (tests; a live run and a backtest never call it, so that
     /// they agree).
@@ -178,6 +182,12 @@ pub trait StreamJob: serde::Serialize + serde::de::DeserializeOwned {
 impl StreamJob for PaymentsJob {
     fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
         PaymentsJob::process(self, m, now)
+    }
+    fn per_event(&mut self, m: &Message) -> (Vec<Output>, bool) {
+        match self.checks(m) {
+            Ok((_, out)) => (out, true),
+            Err(dead) => (vec![*dead], false),
+        }
     }
     fn tick(&mut self, now: Millis) -> Vec<Output> {
         PaymentsJob::tick(self, now)
@@ -201,6 +211,12 @@ impl StreamJob for PaymentsJob {
 impl StreamJob for OrdersJob {
     fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
         OrdersJob::process(self, m, now)
+    }
+    fn per_event(&mut self, m: &Message) -> (Vec<Output>, bool) {
+        match self.checks(m) {
+            Ok((_, out)) => (out, true),
+            Err(dead) => (vec![*dead], false),
+        }
     }
     fn tick(&mut self, now: Millis) -> Vec<Output> {
         OrdersJob::tick(self, now)
@@ -293,6 +309,9 @@ macro_rules! ordered_stream_job {
         fn finish(&mut self) -> Vec<Output> {
             self.drain_held()
         }
+        fn per_event(&mut self, m: &Message) -> (Vec<Output>, bool) {
+            self.on_arrival(m)
+        }
     };
 }
 pub(crate) use ordered_stream_job;
@@ -305,13 +324,17 @@ pub(crate) use ordered_stream_job;
 /// moment it arrived would make the alerts depend on fetch timing.
 pub trait Ordered {
     fn parts(&mut self) -> (&mut Reorder, &mut Watermarks);
-    /// On arrival: per-event rules; `None` when the message is a dead letter
-    /// (the outputs say why) and must not be held.
+    /// On arrival: per-event rules; `false` when the message is a dead
+    /// letter (the outputs say why) and must not be held.
     fn on_arrival(&mut self, m: &Message) -> (Vec<Output>, bool);
     /// In event-time order: the stateful rules.
     fn evaluate(&mut self, m: &Message) -> Vec<Output>;
     /// Forgets state the watermark made irrelevant.
     fn expire(&mut self, watermark: Millis);
+    /// Closes what the watermark passed (window aggregates).
+    fn on_watermark(&mut self, _watermark: Millis) -> Vec<Output> {
+        Vec::new()
+    }
 
     fn ordered_process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
         let (mut out, keep) = self.on_arrival(m);
@@ -322,10 +345,10 @@ pub trait Ordered {
             } else {
                 reorder.push(m);
             }
+            // A dead letter's timestamp does not move event time (as in
+            // the payments and orders jobs).
+            watermarks.observe(m.topic, m.partition, m.timestamp, now);
         }
-        self.parts()
-            .1
-            .observe(m.topic, m.partition, m.timestamp, now);
         out.extend(self.ordered_tick(now));
         out
     }
@@ -338,6 +361,7 @@ pub trait Ordered {
             out.extend(self.evaluate(&r.message()));
         }
         if let Some(wm) = wm {
+            out.extend(self.on_watermark(wm));
             self.expire(wm);
         }
         out
@@ -454,12 +478,9 @@ impl PaymentsJob {
         Alert::for_payment(Self::NAME, m, (ty, sev), &p.payment_id, p, criteria)
     }
 
-    /// Processes one message at processing time `now`.
-    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
-        let p = match event::payment(m.value) {
-            Ok(p) => p,
-            Err(e) => return vec![dead(m, e.0)],
-        };
+    /// The per-event rules (and the dead letter of an unreadable message).
+    fn checks(&self, m: &Message) -> Result<(Payment, Vec<Output>), Box<Output>> {
+        let p = event::payment(m.value).map_err(|e| Box::new(dead(m, e.0)))?;
         let mut out = Vec::new();
         if let Some((sev, criteria)) = rules::payment_direct(&p, &self.rules) {
             out.push(Output::Alert(self.alert(
@@ -479,6 +500,15 @@ impl PaymentsJob {
                 vec![c],
             )));
         }
+        Ok((p, out))
+    }
+
+    /// Processes one message at processing time `now`.
+    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let (p, mut out) = match self.checks(m) {
+            Ok(x) => x,
+            Err(dead) => return vec![*dead],
+        };
         let wm = self.watermarks.current();
         let eur = rules::amount_eur(&p, &self.rules);
         let currency = p.currency.to_ascii_uppercase();
@@ -621,11 +651,9 @@ impl OrdersJob {
         )
     }
 
-    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
-        let o = match event::order(m.value) {
-            Ok(o) => o,
-            Err(e) => return vec![dead(m, e.0)],
-        };
+    /// The per-event rules (and the dead letter of an unreadable message).
+    fn checks(&self, m: &Message) -> Result<(Order, Vec<Output>), Box<Output>> {
+        let o = event::order(m.value).map_err(|e| Box::new(dead(m, e.0)))?;
         let mut out = Vec::new();
         let checks: [(&'static str, Severity, Option<String>); 3] = [
             (
@@ -649,6 +677,14 @@ impl OrdersJob {
                 out.push(Output::Alert(self.alert(m, &o, ty, sev, vec![c])));
             }
         }
+        Ok((o, out))
+    }
+
+    pub fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let (o, mut out) = match self.checks(m) {
+            Ok(x) => x,
+            Err(dead) => return vec![*dead],
+        };
         let wm = self.watermarks.current();
         let country = o
             .delivery_country
@@ -699,37 +735,149 @@ impl OrdersJob {
             OrderAgg::to_json,
         );
         let spikes = [
-            (self.stream_1m.close(wm), "cancellation_spike"),
-            (self.stream_5m.close(wm), "express_spike"),
+            (self.stream_1m.close(wm), STREAM_1M),
+            (self.stream_5m.close(wm), STREAM_5M),
         ];
-        for (closed, ty) in spikes {
+        for (closed, name) in spikes {
             for c in closed {
-                let hit = if ty == "cancellation_spike" {
-                    c.value
-                        .cancellation_spike(self.windows.max_cancellations_per_minute)
-                } else {
-                    c.value.express_spike(self.windows.express_share)
-                };
-                if let Some(crit) = hit {
-                    out.push(Output::Alert(Alert {
-                        alert_id: rules::alert_id(Self::NAME, ty, &format!("*@{}", c.start), &[]),
-                        job: Self::NAME,
-                        ty,
-                        severity: Severity::Avertissement,
-                        criteria: vec![crit],
-                        key: "*".into(),
-                        payment_id: None,
-                        order_id: None,
-                        customer_id: None,
-                        event_time: c.end,
-                        window_start: Some(c.start),
-                        window_end: Some(c.end),
-                        context: serde_json::to_value(&c.value).unwrap_or(Value::Null),
-                    }));
-                }
+                out.extend(stream_window(name, c.start, c.end, &c.value, &self.windows));
             }
         }
         out
+    }
+}
+
+/// The whole-stream order windows (FRAUD-ORD-3): 1 minute for the
+/// cancellation spike, 5 minutes for the express spike.
+pub const STREAM_1M: &str = "orders_stream_1m";
+pub const STREAM_5M: &str = "orders_stream_5m";
+
+/// What a closed whole-stream order window gives: its aggregate (archived)
+/// and its spike alert, if any. One function for a single process and for
+/// the combiner of a scaled-out job, so both give the same alert.
+pub fn stream_window(
+    name: &'static str,
+    start: Millis,
+    end: Millis,
+    agg: &StreamAgg,
+    windows: &WindowSettings,
+) -> Vec<Output> {
+    let (ty, hit) = if name == STREAM_1M {
+        (
+            "cancellation_spike",
+            agg.cancellation_spike(windows.max_cancellations_per_minute),
+        )
+    } else {
+        ("express_spike", agg.express_spike(windows.express_share))
+    };
+    let value = serde_json::to_value(agg).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    if let Some(crit) = hit {
+        out.push(Output::Alert(Alert {
+            alert_id: rules::alert_id(OrdersJob::NAME, ty, &format!("*@{start}"), &[]),
+            job: OrdersJob::NAME,
+            ty,
+            severity: Severity::Avertissement,
+            criteria: vec![crit],
+            key: "*".into(),
+            payment_id: None,
+            order_id: None,
+            customer_id: None,
+            event_time: end,
+            window_start: Some(start),
+            window_end: Some(end),
+            context: value.clone(),
+        }));
+    }
+    out.push(Output::Aggregate {
+        name,
+        key: "*".into(),
+        start,
+        end,
+        value,
+    });
+    out
+}
+
+/// The whole-stream order windows of a scaled-out `orders` job, combined
+/// from the partial windows of every input partition (`fraud::shard`): a
+/// window is decided once the watermark of every partition has passed its
+/// end, as a single process decides it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StreamCombiner {
+    watermarks: Watermarks,
+    open: std::collections::BTreeMap<(Millis, String), (Millis, StreamAgg)>,
+    #[serde(skip)]
+    windows: WindowSettings,
+}
+
+/// A partial window as forwarded: its name, bounds and counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Partial {
+    pub name: String,
+    pub start: Millis,
+    pub end: Millis,
+    pub agg: StreamAgg,
+}
+
+impl StreamCombiner {
+    pub fn new(windows: WindowSettings) -> StreamCombiner {
+        StreamCombiner {
+            watermarks: Watermarks::new(windows.watermark_delay, windows.idle_partition),
+            open: std::collections::BTreeMap::new(),
+            windows,
+        }
+    }
+}
+
+impl StreamJob for StreamCombiner {
+    /// A message is a [`Partial`] (JSON) of one input partition.
+    fn process(&mut self, m: &Message, now: Millis) -> Vec<Output> {
+        let Ok(p) = serde_json::from_slice::<Partial>(m.value) else {
+            return Vec::new();
+        };
+        if self.watermarks.current().is_some_and(|w| p.end <= w) {
+            // Only after an idle partition let the watermark pass it.
+            return Vec::new();
+        }
+        let slot = self
+            .open
+            .entry((p.end, p.name))
+            .or_insert((p.start, StreamAgg::default()));
+        slot.1.merge(&p.agg);
+        self.tick(now)
+    }
+    fn tick(&mut self, now: Millis) -> Vec<Output> {
+        let Some(wm) = self.watermarks.advance(now) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while let Some(e) = self.open.first_entry() {
+            if e.key().0 > wm {
+                break;
+            }
+            let ((end, name), (start, agg)) = e.remove_entry();
+            let name = if name == STREAM_1M {
+                STREAM_1M
+            } else {
+                STREAM_5M
+            };
+            out.extend(stream_window(name, start, end, &agg, &self.windows));
+        }
+        out
+    }
+    fn watermarks_mut(&mut self) -> &mut Watermarks {
+        &mut self.watermarks
+    }
+    fn adopt(&mut self, old: Self) {
+        self.watermarks.adopt(old.watermarks);
+        self.open = old.open;
+    }
+    fn state_keys(&self) -> usize {
+        self.open.len()
+    }
+    fn per_event(&mut self, _: &Message) -> (Vec<Output>, bool) {
+        (Vec::new(), true)
     }
 }
 

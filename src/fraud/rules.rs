@@ -19,6 +19,18 @@ pub enum Severity {
     Information,
 }
 
+impl Severity {
+    /// The C3 string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critique => "critique",
+            Severity::Haute => "haute",
+            Severity::Avertissement => "avertissement",
+            Severity::Information => "information",
+        }
+    }
+}
+
 /// Thresholds and lists of the per-event rules (`[fraud]` of `kvt.toml`).
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use super::advanced::{AdvancedJob, LookBackSettings};
 use super::crossed::{CrossSettings, CrossedJob, KycJob};
 use super::engine::Millis;
-use super::job::{Message, OrdersJob, Output, PaymentsJob, StreamJob, WindowSettings};
+use super::job::{
+    Message, OrdersJob, Output, PaymentsJob, StreamCombiner, StreamJob, WindowSettings,
+};
 use super::rules::Settings;
 
 /// The five jobs of SPEC §3.12.
@@ -129,6 +131,8 @@ pub enum Job {
     Advanced(AdvancedJob),
     Crossed(CrossedJob),
     Kyc(KycJob),
+    /// The whole-stream order windows of a scaled-out `orders` job.
+    OrdersStream(StreamCombiner),
 }
 
 macro_rules! each {
@@ -139,6 +143,7 @@ macro_rules! each {
             Job::Advanced($j) => $e,
             Job::Crossed($j) => $e,
             Job::Kyc($j) => $e,
+            Job::OrdersStream($j) => $e,
         }
     };
 }
@@ -173,14 +178,29 @@ impl Job {
         }
     }
 
+    /// The engine of a task of a scaled-out job: the job's, except for the
+    /// streams combined from partial windows.
+    pub fn for_stream(kind: JobKind, stream: Option<&super::shard::Stream>, r: &Rules) -> Job {
+        match stream {
+            Some(s) if s.partials => Job::OrdersStream(StreamCombiner::new(r.windows.clone())),
+            _ => Job::new(kind, r),
+        }
+    }
+
     /// The job configured by `r` with the state of a checkpoint.
     pub fn restore(kind: JobKind, r: &Rules, state: &[u8]) -> Result<Job, String> {
-        Ok(match Job::new(kind, r) {
+        Job::new(kind, r).with_state(state)
+    }
+
+    /// This configured engine with the state of a checkpoint.
+    pub fn with_state(self, state: &[u8]) -> Result<Job, String> {
+        Ok(match self {
             Job::Payments(j) => Job::Payments(restore(j, state)?),
             Job::Orders(j) => Job::Orders(restore(j, state)?),
             Job::Advanced(j) => Job::Advanced(restore(j, state)?),
             Job::Crossed(j) => Job::Crossed(restore(j, state)?),
             Job::Kyc(j) => Job::Kyc(restore(j, state)?),
+            Job::OrdersStream(j) => Job::OrdersStream(restore(j, state)?),
         })
     }
 
@@ -196,6 +216,7 @@ impl Job {
             Job::Advanced(_) => JobKind::Advanced,
             Job::Crossed(_) => JobKind::Crossed,
             Job::Kyc(_) => JobKind::Kyc,
+            Job::OrdersStream(_) => JobKind::Orders,
         }
     }
 
@@ -229,6 +250,20 @@ impl Job {
         let mut out = each!(self, j => j.process(m, now));
         drop_disabled(&mut out, disabled);
         out
+    }
+
+    /// Only the per-event rules (a source task of a scaled-out job); `false`
+    /// when the message is a dead letter.
+    pub fn per_event(&mut self, m: &Message, disabled: &BTreeSet<String>) -> (Vec<Output>, bool) {
+        let (mut out, valid) = each!(self, j => j.per_event(m));
+        drop_disabled(&mut out, disabled);
+        (out, valid)
+    }
+
+    /// What a source partition has shown (a forwarded event's `max_before`
+    /// or a watermark marker), at processing time `now`.
+    pub fn observe(&mut self, topic: &str, partition: i32, t: Millis, now: Millis) {
+        each!(self, j => { j.watermarks_mut().observe(topic, partition, t, now); })
     }
 
     /// Advances processing time: closes windows, expires state.
@@ -441,6 +476,48 @@ pub fn aggregate_record(job: &str, key: &str, start: Millis, end: Millis, value:
         "window_end": rfc3339(end),
         "value": value,
     })
+}
+
+/// The time-series point of an alert (FRAUD-MET-1, D-101): measurement
+/// `kvt_fraud_alert`, tagged by job, type, severity and country (of the IP,
+/// else billing, else delivery — the geographic view of FRAUD-MET-2; no
+/// identifier is a tag or a field except the alert id). Its time is the
+/// event time in nanoseconds plus a number drawn from the alert id, so that
+/// two alerts of one millisecond are two points while a replay of the same
+/// alert overwrites its point instead of counting it twice.
+pub fn alert_point(a: &super::job::Alert, topic: &str) -> crate::influx::Line {
+    let country = ["ip_country", "billing_country", "delivery_country"]
+        .iter()
+        .find_map(|k| a.context.get(*k).and_then(Value::as_str))
+        .unwrap_or("");
+    let salt = i64::from_str_radix(a.alert_id.get(..5).unwrap_or("0"), 16).unwrap_or(0) % 1_000_000;
+    crate::influx::Line::new("kvt_fraud_alert", a.event_time * 1_000_000 + salt)
+        .tag("job", a.job)
+        .tag("type", a.ty)
+        .tag("severity", a.severity.as_str())
+        .tag("topic", topic)
+        .tag("country", country)
+        .int("count", 1)
+        .string("alert_id", &a.alert_id)
+}
+
+/// The time-series point of a closed window (`kvt_fraud_window`): every
+/// numeric value of the aggregate as a field (volume per minute, fraud
+/// rate, PSP health, KYC indicators), at the window's start.
+pub fn aggregate_point(
+    job: &str,
+    name: &str,
+    key: &str,
+    start: Millis,
+    end: Millis,
+    value: &Value,
+) -> crate::influx::Line {
+    crate::influx::Line::new("kvt_fraud_window", start * 1_000_000)
+        .tag("job", job)
+        .tag("window", name)
+        .tag("key", key)
+        .int("window_seconds", (end - start) / 1000)
+        .json_fields("", value)
 }
 
 #[cfg(test)]

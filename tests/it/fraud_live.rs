@@ -766,3 +766,275 @@ fn a_broker_outage_is_reported_and_the_job_resumes_with_its_state() {
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 2, "{ids:?}");
     assert_eq!(ids.len(), 2, "no alert twice: {ids:?}");
 }
+
+/// One number of an InfluxQL answer (`SELECT count(x) …`), 0 when empty.
+fn influx_count(i: &services::Influx, db: &str, q: &str) -> i64 {
+    let v = i.query(db, q);
+    v["results"][0]["series"][0]["values"][0][1]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn supervision_metrics_reach_a_real_influxdb_once_per_alert() {
+    let Some(b) = services::broker() else { return };
+    let Some(influx) = services::influx() else {
+        return;
+    };
+    let env = Env::new();
+    let prefix = unique_prefix("fraudinflux");
+    produce_day(&env, &b.addr, &prefix, "1");
+    let db = prefix.trim_end_matches('-').replace('-', "_");
+    influx.create_database(&db);
+    let lake = env.lake();
+    let run = |job: &str| {
+        let out = fraud(&env, &b.addr, &prefix, job, &lake)
+            .args(["--from-beginning", "--exit-when-idle", "4s"])
+            .env("KVT_INFLUX_URL", &influx.url)
+            .env("KVT_INFLUX_DB", &db)
+            .env("KVT_INFLUX_TOKEN", "kvt:not-checked-by-this-server")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("not-checked"),
+            "the token shows in the logs"
+        );
+    };
+    for job in ["payments", "kyc"] {
+        run(job);
+    }
+    // Every alert on the topics is one point, with its type and severity.
+    for job in ["payments", "kyc"] {
+        let on_topics = published(&b.addr, &prefix, job, &BTreeMap::new()).len() as i64;
+        assert!(on_topics > 0, "{job}: no alert to compare");
+        let points = influx_count(
+            influx,
+            &db,
+            &format!("SELECT count(\"count\") FROM kvt_fraud_alert WHERE job = '{job}'"),
+        );
+        eprintln!("{job}: {on_topics} alerts on the topics, {points} points in InfluxDB");
+        assert_eq!(points, on_topics, "{job}");
+    }
+    let types = influx.query(
+        &db,
+        "SHOW TAG VALUES FROM kvt_fraud_alert WITH KEY = \"type\"",
+    );
+    assert!(types.to_string().contains("high_amount"), "{types}");
+    // Volume per minute and fraud rate, PSP health, KYC indicators.
+    for (window, field) in [
+        ("payments_by_currency_1m", "transactions"),
+        ("payments_by_currency_1m", "fraud_rate"),
+        ("psp_5m", "errors"),
+        ("kyc_1m", "automatic_rate"),
+        ("kyc_1m", "mean_processing_ms"),
+        ("kyc_1m", "expired_rate"),
+    ] {
+        let n = influx_count(
+            influx,
+            &db,
+            &format!(
+                "SELECT count(\"{field}\") FROM kvt_fraud_window WHERE \"window\" = '{window}'"
+            ),
+        );
+        assert!(n > 0, "no {window}.{field} point");
+    }
+    let per_minute = influx_count(
+        influx,
+        &db,
+        "SELECT sum(transactions) FROM kvt_fraud_window WHERE \"window\" = 'payments_by_currency_1m'",
+    );
+    let job_points = influx_count(
+        influx,
+        &db,
+        "SELECT count(messages) FROM kvt_fraud_job WHERE job = 'payments'",
+    );
+    assert!(job_points >= 1, "no job counters point");
+    let messages = influx.query(
+        &db,
+        "SELECT last(messages) FROM kvt_fraud_job WHERE job = 'payments'",
+    )["results"][0]["series"][0]["values"][0][1]
+        .as_i64()
+        .unwrap();
+    // Windows hold the events that were not late; all of them are counted.
+    assert!(
+        per_minute > 0 && per_minute <= messages,
+        "{per_minute} vs {messages}"
+    );
+
+    // A replay of the same events rewrites the same points: still one per alert.
+    run("payments");
+    let on_topics = published(&b.addr, &prefix, "payments", &BTreeMap::new());
+    let distinct = on_topics.iter().collect::<BTreeSet<_>>().len() as i64;
+    let points = influx_count(
+        influx,
+        &db,
+        "SELECT count(\"count\") FROM kvt_fraud_alert WHERE job = 'payments'",
+    );
+    assert_eq!(points, distinct, "a replay counted alerts twice");
+}
+
+/// Ids of the alerts a `--dry-run` prints (one process, nothing written).
+fn dry_run_ids(env: &Env, brokers: &str, prefix: &str, job: &str) -> BTreeSet<String> {
+    let out = fraud(
+        env,
+        brokers,
+        prefix,
+        job,
+        &env.path().join(format!("dry-{job}")),
+    )
+    .args(["--dry-run", "--from-beginning", "--exit-when-idle", "4s"])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["alert_id"].as_str().map(str::to_string))
+        .collect();
+    no_repeats(&ids, job)
+}
+
+/// How a scaled-out run is disturbed mid-run.
+#[derive(Clone, Copy, PartialEq)]
+enum Disruption {
+    None,
+    /// SIGKILL one process, start a replacement (as systemd or Kubernetes
+    /// would restart it).
+    Kill,
+    /// SIGTERM one process: it checkpoints and leaves the group, the others
+    /// take its partitions over.
+    Stop,
+}
+
+/// `n` processes of `job` with `--scale-out` on one store and group, the
+/// first one disturbed 3 s after the start.
+fn scaled_run(
+    env: &Env,
+    brokers: &str,
+    prefix: &str,
+    job: &str,
+    n: usize,
+    disruption: Disruption,
+) -> (Vec<String>, String) {
+    let store = env.path().join(format!("scaled-{job}"));
+    let spawn = |i: usize| {
+        fraud(env, brokers, prefix, job, &store)
+            .args(["--scale-out", "--from-beginning", "--exit-when-idle", "15s"])
+            .args(["--checkpoint-interval", "1s"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(env.path().join(format!("{job}-{i}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<Child> = (0..n).map(spawn).collect();
+    if disruption != Disruption::None {
+        std::thread::sleep(Duration::from_secs(3));
+        let first = &mut children[0];
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "{job}: the process to disturb has already exited"
+        );
+        if disruption == Disruption::Kill {
+            first.kill().unwrap(); // SIGKILL
+            std::thread::sleep(Duration::from_secs(2));
+            children.push(spawn(n));
+        } else {
+            unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+        }
+    }
+    let mut logs = String::new();
+    for (i, c) in children.into_iter().enumerate() {
+        let killed = disruption == Disruption::Kill && i == 0;
+        let out = c.wait_with_output().unwrap();
+        let log = std::fs::read_to_string(env.path().join(format!("{job}-{i}.log"))).unwrap();
+        logs.push_str(&format!(
+            "--- {job} process {i}{}:\n{log}",
+            if killed { " (killed)" } else { "" }
+        ));
+        if killed {
+            continue;
+        }
+        assert!(out.status.success(), "{job} process {i}: {log}");
+        eprintln!(
+            "{job} process {i}: {}",
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    (published(brokers, prefix, job, &BTreeMap::new()), logs)
+}
+
+#[test]
+fn three_scaled_out_processes_raise_the_alerts_of_one_even_when_one_is_killed() {
+    let Some(b) = services::broker() else { return };
+    let scenarios = [
+        ("calm", Disruption::None, &JOBS[..]),
+        (
+            "kill",
+            Disruption::Kill,
+            &["advanced", "crossed", "kyc"][..],
+        ),
+        ("stop", Disruption::Stop, &["orders", "kyc"][..]),
+    ];
+    for (scenario, disruption, jobs) in scenarios {
+        let env = Env::new();
+        let prefix = unique_prefix(&format!("fraudscale{scenario}"));
+        let gen = produce_day(&env, &b.addr, &prefix, "1");
+        // Partitions must not go idle while the group rebalances.
+        env.write(
+            "kvt.toml",
+            format!(
+                "[fraud]\nbin_blacklist_file = \"{}\"\nidle_partition = \"60s\"\n",
+                gen.join("config/bin_blacklist.txt").display()
+            ),
+        );
+        let reference: BTreeMap<&str, BTreeSet<String>> = jobs
+            .iter()
+            .map(|job| (*job, dry_run_ids(&env, &b.addr, &prefix, job)))
+            .collect();
+        let got: Vec<(&str, (Vec<String>, String))> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    let (env, prefix, addr) = (&env, &prefix, &b.addr);
+                    (
+                        *job,
+                        s.spawn(move || scaled_run(env, addr, prefix, job, 3, disruption)),
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(job, h)| (job, h.join().unwrap()))
+                .collect()
+        });
+        for (job, (ids, logs)) in got {
+            let set = no_repeats(&ids, &format!("{scenario} {job}"));
+            if set != reference[job] {
+                eprintln!("{logs}");
+            }
+            eprintln!(
+                "{scenario} {job}: {} alerts from 3 processes, {} from one",
+                set.len(),
+                reference[job].len()
+            );
+            assert!(!set.is_empty(), "{job}: no alert to compare");
+            same(
+                &set,
+                &reference[job],
+                &format!("{scenario} {job}: 3 processes vs 1"),
+            );
+        }
+    }
+}

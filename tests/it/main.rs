@@ -7,6 +7,7 @@ mod contract;
 mod examples;
 mod fraud;
 mod fraud_live;
+mod fraud_shard;
 mod gen;
 mod gold;
 mod hardening;

@@ -295,6 +295,94 @@ pub fn unique_prefix(name: &str) -> String {
     )
 }
 
+// ------------------------------------------------------------- InfluxDB
+
+/// A private InfluxDB 1.x (Debian's `influxdb` package) on 127.0.0.1.
+pub struct Influx {
+    pub url: String,
+}
+
+impl Influx {
+    /// Runs an InfluxQL statement (`/query`), returning the JSON answer.
+    pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "-G"])
+            .arg(format!("{}/query", self.url))
+            .args(["--data-urlencode", &format!("db={db}")])
+            .args(["--data-urlencode", &format!("q={q}")])
+            .output()
+            .expect("curl");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "InfluxDB answered {:?}: {e}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Creates a database (one per test).
+    pub fn create_database(&self, db: &str) {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "-XPOST"])
+            .arg(format!("{}/query", self.url))
+            .args(["--data-urlencode", &format!("q=CREATE DATABASE \"{db}\"")])
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
+static INFLUX: OnceLock<Option<Influx>> = OnceLock::new();
+
+/// The InfluxDB of the test run, or `None` (skip) outside CI when `influxd`
+/// is not installed.
+pub fn influx() -> Option<&'static Influx> {
+    INFLUX
+        .get_or_init(|| match start_influx() {
+            Ok(s) => Some(s),
+            Err(e) if in_ci() => panic!("InfluxDB unavailable in CI: {e}"),
+            Err(e) => {
+                eprintln!("SKIP: InfluxDB unavailable ({e}); `make test` installs it");
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn start_influx() -> Result<Influx, String> {
+    let bin = tool("influxd").ok_or("influxd not found on PATH (Debian package influxdb)")?;
+    let root = std::env::temp_dir().join(format!("kvt-influx-{}", std::process::id()));
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let (port, rpc) = (free_port(), free_port());
+    let conf = root.join("influxdb.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{r}/meta\"\n\
+             [data]\n  dir = \"{r}/data\"\n  wal-dir = \"{r}/wal\"\n  query-log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n",
+            r = root.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-config")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("influxd.log")).map_err(|e| e.to_string())?);
+    spawn_owned(cmd).map_err(|e| format!("cannot start influxd: {e}"))?;
+    if !wait_for_port(port, Duration::from_secs(30)) {
+        return Err(format!(
+            "influxd did not listen on 127.0.0.1:{port} within 30 s"
+        ));
+    }
+    Ok(Influx {
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
 // ------------------------------------------------------------- PostgreSQL
 
 /// A private PostgreSQL cluster (Debian's server binaries) on 127.0.0.1,
