@@ -305,6 +305,21 @@ struct Stats {
 }
 
 impl Stats {
+    /// A consumer error: the broker is down since now (if not already), a
+    /// warning at most every 10 s; the job keeps its state and retries.
+    fn broker_error(&self, e: &KafkaError, last_log: &mut Option<Instant>) {
+        let _ = self.broker_down_since.compare_exchange(
+            0,
+            now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            tracing::warn!("Kafka: {e} (retrying; state is kept)");
+            *last_log = Some(Instant::now());
+        }
+    }
+
     fn alert(&self, ty: &str) {
         if let Ok(mut a) = self.alerts.lock() {
             *a.entry(ty.to_string()).or_default() += 1;
@@ -558,6 +573,44 @@ impl ProducerContext for Deliveries {
             }
         }
     }
+}
+
+/// Waits until everything sent is acknowledged; an error when Kafka refused
+/// a message for good (not checkpointing then: a restart sends it again).
+fn acknowledged(
+    p: &ThreadedProducer<Deliveries>,
+    timeout: Duration,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    p.flush(timeout)
+        .context("outputs not acknowledged by Kafka (broker down?)")?;
+    let failed = p.context().failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let last = p.context().last_error.lock().ok().and_then(|l| l.clone());
+        stats.producer_failures.store(failed, Ordering::Relaxed);
+        bail!(
+            "Kafka refused {failed} output message(s) for good (last: {}); not checkpointing, so a restart sends them again",
+            last.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Output end offsets as far as this process knows them: at start, and
+/// beyond what it had acknowledged since (output partitions only).
+fn output_ends_now(
+    start: &BTreeMap<(String, i32), i64>,
+    producer: Option<&ThreadedProducer<Deliveries>>,
+) -> Vec<(String, i32, i64)> {
+    let mut ends = start.clone();
+    if let Some(Ok(e)) = producer.map(|p| p.context().ends.lock()) {
+        for (k, v) in e.iter() {
+            if let Some(end) = ends.get_mut(k) {
+                *end = (*end).max(*v);
+            }
+        }
+    }
+    ends.into_iter().map(|((t, p), o)| (t, p, o)).collect()
 }
 
 /// Sends a record, waiting while the producer's queue is full.
@@ -1256,31 +1309,15 @@ impl FraudRun {
     ) -> anyhow::Result<(u64, u64)> {
         let started = Instant::now();
         if let Sink::Kafka(p) = &r.sink {
-            p.flush(self.broker_timeout)
-                .context("alerts not acknowledged by Kafka (broker down?)")?;
-            let failed = p.context().failed.load(Ordering::Relaxed);
-            if failed > 0 {
-                let last = p.context().last_error.lock().ok().and_then(|l| l.clone());
-                r.stats.producer_failures.store(failed, Ordering::Relaxed);
-                bail!(
-                    "Kafka refused {failed} output message(s) for good (last: {}); not checkpointing, so a restart sends them again",
-                    last.unwrap_or_default()
-                );
-            }
+            acknowledged(p, self.broker_timeout, &r.stats)?;
         }
         // Everything this process produced before the checkpoint lies below
         // these offsets (acknowledged above); output partitions it never
         // wrote to keep the end read at start.
-        let mut ends: BTreeMap<(String, i32), i64> = outputs.clone();
-        if let Sink::Kafka(p) = &r.sink {
-            if let Ok(e) = p.context().ends.lock() {
-                for (k, v) in e.iter() {
-                    let end = ends.entry(k.clone()).or_default();
-                    *end = (*end).max(*v);
-                }
-            }
-        }
-        let ends: Vec<(String, i32, i64)> = ends.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+        let ends = match &r.sink {
+            Sink::Kafka(p) => output_ends_now(outputs, Some(p.as_ref())),
+            _ => output_ends_now(outputs, None),
+        };
         let c = Checkpoint {
             job: self.kind.name().to_string(),
             seq,
@@ -1516,18 +1553,7 @@ impl FraudRun {
                         }
                     }
                 }
-                Some(Err(e)) => {
-                    let _ = stats.broker_down_since.compare_exchange(
-                        0,
-                        now_ms(),
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        tracing::warn!("Kafka: {e} (retrying; state is kept)");
-                        last_error_log = Some(Instant::now());
-                    }
-                }
+                Some(Err(e)) => stats.broker_error(&e, &mut last_error_log),
                 None => {}
             }
             if stats.broker_down_since.load(Ordering::Relaxed) > 0

@@ -319,14 +319,7 @@ impl Checkpoint {
         let rest = bytes
             .strip_prefix(CHECKPOINT_MAGIC)
             .ok_or("not a kvt checkpoint (or written by another format version)")?;
-        let (len, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or("truncated checkpoint header")?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err("truncated checkpoint header".into());
-        }
-        let (header, state) = rest.split_at(len);
+        let (header, state) = split_prefixed(rest).ok_or("truncated checkpoint header")?;
         let c: Checkpoint = rmp_serde::from_slice(header)
             .map_err(|e| format!("unreadable checkpoint header: {e}"))?;
         Ok((c, state))
@@ -338,6 +331,13 @@ impl Checkpoint {
             .find(|(t, p, _)| t == topic && *p == partition)
             .map(|(_, _, o)| *o)
     }
+}
+
+/// A part preceded by its length (u32, little-endian), and what follows it.
+pub fn split_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 /// Store prefix of a job's checkpoints (one per instance name).

@@ -137,14 +137,7 @@ fn encode_state(t: &Task) -> Vec<u8> {
 }
 
 fn decode_state(bytes: &[u8]) -> Result<(TaskMeta, &[u8]), String> {
-    let (len, rest) = bytes
-        .split_first_chunk::<4>()
-        .ok_or("truncated task state")?;
-    let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
-        return Err("truncated task state".into());
-    }
-    let (meta, job) = rest.split_at(len);
+    let (meta, job) = runner::split_prefixed(bytes).ok_or("truncated task state")?;
     let meta = rmp_serde::from_slice(meta).map_err(|e| format!("unreadable task state: {e}"))?;
     Ok((meta, job))
 }
@@ -468,24 +461,8 @@ impl FraudRun {
         start_ends: &BTreeMap<(String, i32), i64>,
     ) -> anyhow::Result<(u64, u64)> {
         let started = Instant::now();
-        producer
-            .flush(self.broker_timeout)
-            .context("outputs not acknowledged by Kafka (broker down?)")?;
-        let failed = producer.context().failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let last = producer
-                .context()
-                .last_error
-                .lock()
-                .ok()
-                .and_then(|l| l.clone());
-            r.stats.producer_failures.store(failed, Ordering::Relaxed);
-            bail!(
-                "Kafka refused {failed} message(s) for good (last: {}); not checkpointing, so a restart sends them again",
-                last.unwrap_or_default()
-            );
-        }
-        let ends = output_ends_now(start_ends, producer);
+        acknowledged(producer, self.broker_timeout, &r.stats)?;
+        let ends = output_ends_now(start_ends, Some(producer));
         let (mut files, mut bytes) = (0, 0);
         let mut lost = Vec::new();
         let mut tpl = TopicPartitionList::new();
@@ -674,7 +651,7 @@ impl FraudRun {
                 if !ours || tasks.contains_key(&(topic.clone(), partition)) {
                     continue;
                 }
-                let outs_now = output_ends_now(&start_ends, &producer);
+                let outs_now = output_ends_now(&start_ends, Some(producer.as_ref()));
                 let t =
                     self.open_task(rt, &consumer, &topic, partition, &inputs, &outs_now, &mut r)?;
                 last_message = Instant::now();
@@ -692,7 +669,7 @@ impl FraudRun {
                         if !ours {
                             continue;
                         }
-                        let outs_now = output_ends_now(&start_ends, &producer);
+                        let outs_now = output_ends_now(&start_ends, Some(producer.as_ref()));
                         let t = self.open_task(
                             rt, &consumer, topic, partition, &inputs, &outs_now, &mut r,
                         )?;
@@ -753,18 +730,7 @@ impl FraudRun {
                         t.in_doubt.clear();
                     }
                 }
-                Some(Err(e)) => {
-                    let _ = stats.broker_down_since.compare_exchange(
-                        0,
-                        now_ms(),
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        tracing::warn!("Kafka: {e} (retrying; state is kept)");
-                        last_error_log = Some(Instant::now());
-                    }
-                }
+                Some(Err(e)) => stats.broker_error(&e, &mut last_error_log),
                 None => {}
             }
             if last_tick.elapsed() >= Duration::from_millis(100) {
@@ -821,21 +787,4 @@ impl FraudRun {
         std::io::stdout().flush()?;
         Ok(summary)
     }
-}
-
-/// Output end offsets as far as this process knows them: at start, and
-/// beyond what it had acknowledged since.
-fn output_ends_now(
-    start: &BTreeMap<(String, i32), i64>,
-    producer: &ThreadedProducer<Deliveries>,
-) -> Vec<(String, i32, i64)> {
-    let mut ends = start.clone();
-    if let Ok(e) = producer.context().ends.lock() {
-        for (k, v) in e.iter() {
-            if let Some(end) = ends.get_mut(k) {
-                *end = (*end).max(*v);
-            }
-        }
-    }
-    ends.into_iter().map(|((t, p), o)| (t, p, o)).collect()
 }
