@@ -100,8 +100,9 @@ struct Task {
     seq: u64,
     archive: Archive,
     in_doubt: HashSet<String>,
-    /// Offset at which the replay after a restore has caught up with what
-    /// the previous owner processed: the in-doubt set is cleared there.
+    /// The partition's end when the task was opened: the replay after a
+    /// restore has caught up with what the previous owner processed there
+    /// (the in-doubt set is cleared), and `--exit-when-idle` waits for it.
     replayed_at: i64,
 }
 
@@ -766,7 +767,10 @@ impl FraudRun {
                 last_checkpoint = Instant::now();
             }
             if let Some(idle) = self.exit_when_idle {
-                if last_message.elapsed() >= idle {
+                // Silence only counts once every task has read what its
+                // partition held when it was opened (a slow broker is not idle).
+                let behind = tasks.values().any(|t| t.next < t.replayed_at);
+                if !behind && last_message.elapsed() >= idle {
                     tracing::info!("no message for {idle:?}: stopping");
                     break;
                 }
