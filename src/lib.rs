@@ -28,6 +28,7 @@ pub mod influx;
 pub mod ingest;
 pub mod json;
 pub mod kafka;
+pub mod kyc;
 pub mod lineage;
 pub mod lock;
 pub mod metrics;

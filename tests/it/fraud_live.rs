@@ -928,7 +928,7 @@ fn scaled_run(
     let store = env.path().join(format!("scaled-{job}"));
     let spawn = |i: usize| {
         fraud(env, brokers, prefix, job, &store)
-            .args(["--scale-out", "--from-beginning", "--exit-when-idle", "15s"])
+            .args(["--scale-out", "--from-beginning", "--exit-when-idle", "20s"])
             .args(["--checkpoint-interval", "1s"])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(env.path().join(format!("{job}-{i}.log"))).unwrap())
@@ -945,7 +945,10 @@ fn scaled_run(
         );
         if disruption == Disruption::Kill {
             first.kill().unwrap(); // SIGKILL
-            std::thread::sleep(Duration::from_secs(2));
+                                   // The replacement joins once the broker has dropped the dead
+                                   // member (session timeout 6 s): tansu 0.6.0 otherwise keeps
+                                   // assigning it partitions (docs/fraud.md, "Brokers").
+            std::thread::sleep(Duration::from_secs(8));
             children.push(spawn(n));
         } else {
             unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };

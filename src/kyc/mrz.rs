@@ -1,0 +1,625 @@
+//! Machine-readable zones per ICAO 9303 (KYC-4): TD1 (3 × 30), TD2
+//! (2 × 36), TD3 (2 × 44) and the French national identity card of
+//! 1988–2021 (2 × 36, its own layout, expiry not in the MRZ). Pure: lines
+//! of OCR text in, the fields the age decision needs out, with **every**
+//! check digit verified.
+//!
+//! OCR confuses look-alike characters (`O`/`0`, `I`/`1`, `S`/`5`, `B`/`8`,
+//! `<` read as `K` or `L`…). A field is repaired according to its type
+//! (digits in dates and check digits, letters in country codes) and a
+//! repair is kept **only if the check digits then pass**; a birth date
+//! whose check digit fails is never used.
+//!
+//! Minimisation (KYC-13): names are never parsed; the document number is
+//! only kept inside [`Sensitive`], which never shows itself, to compute the
+//! keyed fingerprint of C1.
+
+use std::fmt;
+
+/// The layouts kvt reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// 3 lines of 30: identity cards (most EU cards since 2021).
+    Td1,
+    /// 2 lines of 36: older cards, visas, residence permits.
+    Td2,
+    /// 2 lines of 44: passports.
+    Td3,
+    /// 2 lines of 36 starting `IDFRA`: the French card of 1988–2021.
+    FrenchId,
+}
+
+impl Layout {
+    pub fn shape(self) -> (usize, usize) {
+        match self {
+            Layout::Td1 => (3, 30),
+            Layout::Td2 | Layout::FrenchId => (2, 36),
+            Layout::Td3 => (2, 44),
+        }
+    }
+}
+
+/// A value that never prints itself (document numbers).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sensitive(***)")
+    }
+}
+
+/// A date as the MRZ writes it (YYMMDD), before the century is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yymmdd {
+    pub yy: u32,
+    pub mm: u32,
+    pub dd: u32,
+}
+
+impl Yymmdd {
+    fn parse(s: &str) -> Option<Yymmdd> {
+        if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+        Some(Yymmdd {
+            yy: n(0..2)?,
+            mm: n(2..4)?,
+            dd: n(4..6)?,
+        })
+    }
+}
+
+/// Which check digits passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Checks {
+    pub document: bool,
+    pub birth: bool,
+    /// `true` when the layout has no expiry in its MRZ (French card).
+    pub expiry: bool,
+    /// Optional-data check (TD3 personal number), `true` when absent.
+    pub optional: bool,
+    pub composite: bool,
+}
+
+impl Checks {
+    pub fn all(&self) -> bool {
+        self.document && self.birth && self.expiry && self.optional && self.composite
+    }
+}
+
+/// What the decision needs from an MRZ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mrz {
+    pub layout: Layout,
+    /// Document code: `P` passport, `I`/`ID` identity card, `A`/`C`
+    /// residence permits and others (first two characters, fillers removed).
+    pub doc_code: String,
+    pub issuing_country: String,
+    pub nationality: Option<String>,
+    pub birth: Option<Yymmdd>,
+    /// `None` for the French card (printed only).
+    pub expiry: Option<Yymmdd>,
+    pub sex: Option<char>,
+    pub document_number: Sensitive,
+    pub checks: Checks,
+    /// Characters changed by the repair.
+    pub repairs: usize,
+}
+
+/// The value of an MRZ character in check-digit arithmetic.
+fn value(c: u8) -> Option<u32> {
+    match c {
+        b'0'..=b'9' => Some(u32::from(c - b'0')),
+        b'A'..=b'Z' => Some(u32::from(c - b'A') + 10),
+        b'<' => Some(0),
+        _ => None,
+    }
+}
+
+/// The ICAO 9303 check digit of `s` (weights 7, 3, 1); `None` when `s`
+/// holds a character outside the MRZ alphabet.
+pub fn check_digit(s: &[u8]) -> Option<u8> {
+    let mut sum = 0u32;
+    for (i, c) in s.iter().enumerate() {
+        sum += value(*c)? * [7, 3, 1][i % 3];
+    }
+    Some(b'0' + (sum % 10) as u8)
+}
+
+/// Does `digit` check `s`? A filler `<` counts as 0 (ICAO allows it for
+/// an empty optional field).
+fn checks(s: &[u8], digit: u8) -> bool {
+    let d = if digit == b'<' { b'0' } else { digit };
+    check_digit(s) == Some(d)
+}
+
+/// Cleans one OCR line: upper case, spaces and foreign characters out,
+/// the usual renderings of the filler (`«`, `‹`) back to `<`.
+pub fn normalise_line(line: &str) -> String {
+    line.chars()
+        .filter_map(|c| match c {
+            '«' | '‹' | '〈' | '＜' => Some('<'),
+            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_uppercase()),
+            '<' => Some('<'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Look-alikes a digit position may have been read as.
+fn as_digit(c: u8) -> u8 {
+    match c {
+        b'O' | b'Q' | b'D' | b'U' => b'0',
+        b'I' | b'L' | b'T' | b'J' => b'1',
+        b'Z' => b'2',
+        b'S' => b'5',
+        b'G' => b'6',
+        b'B' => b'8',
+        b'A' => b'4',
+        c => c,
+    }
+}
+
+/// Look-alikes a letter position may have been read as.
+fn as_letter(c: u8) -> u8 {
+    match c {
+        b'0' => b'O',
+        b'1' => b'I',
+        b'2' => b'Z',
+        b'5' => b'S',
+        b'6' => b'G',
+        b'8' => b'B',
+        b'4' => b'A',
+        c => c,
+    }
+}
+
+/// Repairs a field of digits (dates, check digits); counts the changes.
+fn digits(field: &[u8], repairs: &mut usize) -> Vec<u8> {
+    field
+        .iter()
+        .map(|c| {
+            let d = as_digit(*c);
+            *repairs += usize::from(d != *c);
+            d
+        })
+        .collect()
+}
+
+/// Repairs a field of letters or fillers (country codes, sex).
+fn letters(field: &[u8], repairs: &mut usize) -> Vec<u8> {
+    field
+        .iter()
+        .map(|c| {
+            let l = as_letter(*c);
+            *repairs += usize::from(l != *c);
+            l
+        })
+        .collect()
+}
+
+/// Fillers at the end of a field, which OCR often reads as `K`, `L` or `C`:
+/// trailing runs of them are fillers when the field's check digit then
+/// passes. Returns the candidates to try, the unchanged field first.
+fn filler_variants(field: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![field.to_vec()];
+    let mut v = field.to_vec();
+    for i in (0..v.len()).rev() {
+        match v[i] {
+            b'<' => continue,
+            b'K' | b'L' | b'C' | b'X' => {
+                v[i] = b'<';
+                out.push(v.clone());
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// An alphanumeric field (document number, optional data) checked by
+/// `digit`: as read, else the candidate with the fewest look-alike
+/// substitutions (one, then two) and trailing fillers restored that makes
+/// the check digit pass. Never more than two substitutions: with more, a
+/// check digit (one chance in ten) would pass by accident too often.
+fn alnum_checked(field: &[u8], digit: u8, repairs: &mut usize) -> (Vec<u8>, bool) {
+    let swap = |c: u8| {
+        if as_digit(c) != c {
+            as_digit(c)
+        } else {
+            as_letter(c)
+        }
+    };
+    let accept = |v: Vec<u8>, repairs: &mut usize| {
+        *repairs += field.iter().zip(&v).filter(|(a, b)| a != b).count();
+        (v, true)
+    };
+    let bases = filler_variants(field);
+    for base in &bases {
+        if checks(base, digit) {
+            return accept(base.clone(), repairs);
+        }
+    }
+    for base in &bases {
+        let ambiguous: Vec<usize> = (0..base.len())
+            .filter(|i| swap(base[*i]) != base[*i])
+            .collect();
+        for (n, i) in ambiguous.iter().enumerate() {
+            let mut v = base.clone();
+            v[*i] = swap(v[*i]);
+            if checks(&v, digit) {
+                return accept(v, repairs);
+            }
+            for j in &ambiguous[n + 1..] {
+                let mut w = v.clone();
+                w[*j] = swap(w[*j]);
+                if checks(&w, digit) {
+                    return accept(w, repairs);
+                }
+            }
+        }
+    }
+    (field.to_vec(), false)
+}
+
+/// A date field passes only when it is six digits and its check digit
+/// passes (a stray letter could satisfy the arithmetic by chance).
+fn date_checks(date: &[u8], digit: u8) -> bool {
+    date.iter().all(u8::is_ascii_digit) && checks(date, digit)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .trim_end_matches('<')
+        .replace('<', "")
+}
+
+/// Finds the MRZ among OCR lines (other text around it is ignored) and
+/// parses it. `None` when no line set has an MRZ's shape.
+pub fn find(lines: &[&str]) -> Option<Mrz> {
+    let clean: Vec<String> = lines
+        .iter()
+        .map(|l| normalise_line(l))
+        .filter(|l| l.len() >= 28)
+        .collect();
+    // Longest layouts first; consecutive lines of the right length (one
+    // character of tolerance: a dropped or doubled filler is common).
+    for layout in [Layout::Td3, Layout::Td2, Layout::FrenchId, Layout::Td1] {
+        let (rows, width) = layout.shape();
+        for start in 0..clean.len() {
+            let Some(window) = clean.get(start..start + rows) else {
+                break;
+            };
+            if window.iter().all(|l| l.len().abs_diff(width) <= 1) {
+                let fitted: Vec<Vec<u8>> = window.iter().map(|l| fit(l, width)).collect();
+                let is_french = fitted[0].starts_with(b"IDFRA");
+                if (layout == Layout::FrenchId) != is_french && rows == 2 && width == 36 {
+                    continue;
+                }
+                if let Some(m) = parse(layout, &fitted) {
+                    return Some(m);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A line brought to `width`: a missing filler added at the end, an extra
+/// character removed from the end.
+fn fit(line: &str, width: usize) -> Vec<u8> {
+    let mut b = line.as_bytes().to_vec();
+    b.resize(width, b'<');
+    b
+}
+
+/// Parses lines already of the layout's shape.
+pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
+    let (rows, width) = layout.shape();
+    if lines.len() != rows || lines.iter().any(|l| l.len() != width) {
+        return None;
+    }
+    let mut repairs = 0;
+    let mut c = Checks {
+        expiry: true,
+        optional: true,
+        ..Checks::default()
+    };
+    let l1 = &lines[0];
+    let doc_code = text(&letters(&l1[0..2], &mut repairs));
+    let issuing = text(&letters(&l1[2..5], &mut repairs));
+    let (number, birth, expiry, sex, nationality);
+    match layout {
+        Layout::Td3 | Layout::Td2 => {
+            let l2 = &lines[1];
+            let nc = digits(&l2[9..10], &mut repairs)[0];
+            let (num, ok) = alnum_checked(&l2[0..9], nc, &mut repairs);
+            c.document = ok;
+            let nat = letters(&l2[10..13], &mut repairs);
+            let b = digits(&l2[13..19], &mut repairs);
+            let bc = digits(&l2[19..20], &mut repairs)[0];
+            c.birth = date_checks(&b, bc);
+            let s = letters(&l2[20..21], &mut repairs)[0];
+            let e = digits(&l2[21..27], &mut repairs);
+            let ec = digits(&l2[27..28], &mut repairs)[0];
+            c.expiry = date_checks(&e, ec);
+            let composite_at = width - 1;
+            let optional = if layout == Layout::Td3 {
+                let oc = if l2[42] == b'<' {
+                    b'<'
+                } else {
+                    as_digit(l2[42])
+                };
+                let (mut opt, ok) = alnum_checked(&l2[28..42], oc, &mut repairs);
+                c.optional = ok;
+                opt.push(oc);
+                opt
+            } else {
+                l2[28..composite_at].to_vec()
+            };
+            let mut composite = num.clone();
+            composite.push(nc);
+            composite.extend(&b);
+            composite.push(bc);
+            composite.extend(&e);
+            composite.push(ec);
+            composite.extend(&optional);
+            let cc = digits(&l2[composite_at..], &mut repairs)[0];
+            c.composite = checks(&composite, cc);
+            number = num;
+            birth = b;
+            expiry = Some(e);
+            sex = s;
+            nationality = Some(text(&nat));
+        }
+        Layout::Td1 => {
+            let (l2, _l3) = (&lines[1], &lines[2]);
+            let nc = digits(&l1[14..15], &mut repairs)[0];
+            let (num, ok) = alnum_checked(&l1[5..14], nc, &mut repairs);
+            c.document = ok;
+            let b = digits(&l2[0..6], &mut repairs);
+            let bc = digits(&l2[6..7], &mut repairs)[0];
+            c.birth = date_checks(&b, bc);
+            let s = letters(&l2[7..8], &mut repairs)[0];
+            let e = digits(&l2[8..14], &mut repairs);
+            let ec = digits(&l2[14..15], &mut repairs)[0];
+            c.expiry = date_checks(&e, ec);
+            let nat = letters(&l2[15..18], &mut repairs);
+            let mut composite = num.clone();
+            composite.push(nc);
+            composite.extend(&l1[15..30]);
+            composite.extend(&b);
+            composite.push(bc);
+            composite.extend(&e);
+            composite.push(ec);
+            composite.extend(&l2[18..29]);
+            let cc = digits(&l2[29..30], &mut repairs)[0];
+            c.composite = checks(&composite, cc);
+            number = num;
+            birth = b;
+            expiry = Some(e);
+            sex = s;
+            nationality = Some(text(&nat));
+        }
+        Layout::FrenchId => {
+            // Line 1: IDFRA, surname (25), issuing office (6).
+            // Line 2: document number (12), check, given names (14),
+            // birth (6), check, sex, composite over both lines.
+            let l2 = &lines[1];
+            let nc = digits(&l2[12..13], &mut repairs)[0];
+            let (num, ok) = alnum_checked(&l2[0..12], nc, &mut repairs);
+            c.document = ok;
+            let b = digits(&l2[27..33], &mut repairs);
+            let bc = digits(&l2[33..34], &mut repairs)[0];
+            c.birth = date_checks(&b, bc);
+            let s = letters(&l2[34..35], &mut repairs)[0];
+            let mut composite = l1.clone();
+            composite.extend(&num);
+            composite.push(nc);
+            composite.extend(&l2[13..27]);
+            composite.extend(&b);
+            composite.push(bc);
+            composite.push(s);
+            let cc = digits(&l2[35..36], &mut repairs)[0];
+            c.composite = checks(&composite, cc);
+            number = num;
+            birth = b;
+            expiry = None;
+            sex = s;
+            nationality = Some("FRA".into());
+        }
+    }
+    let birth = std::str::from_utf8(&birth).ok().and_then(Yymmdd::parse);
+    let expiry = expiry
+        .as_deref()
+        .and_then(|e| std::str::from_utf8(e).ok())
+        .and_then(Yymmdd::parse);
+    Some(Mrz {
+        layout,
+        doc_code,
+        issuing_country: issuing,
+        nationality,
+        birth,
+        expiry,
+        sex: matches!(sex, b'M' | b'F').then_some(char::from(sex)),
+        document_number: Sensitive(text(&number)),
+        checks: c,
+        repairs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ICAO 9303 part 4 specimen (TD3).
+    const TD3: [&str; 2] = [
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+    ];
+    /// ICAO 9303 part 5 specimen (TD1).
+    const TD1: [&str; 3] = [
+        "I<UTOD231458907<<<<<<<<<<<<<<<",
+        "7408122F1204159UTO<<<<<<<<<<<6",
+        "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+    ];
+    /// ICAO 9303 part 6 specimen (TD2).
+    const TD2: [&str; 2] = [
+        "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+        "D231458907UTO7408122F1204159<<<<<<<6",
+    ];
+
+    #[test]
+    fn check_digits_follow_icao() {
+        assert_eq!(check_digit(b"L898902C3"), Some(b'6'));
+        assert_eq!(check_digit(b"740812"), Some(b'2'));
+        assert_eq!(check_digit(b"120415"), Some(b'9'));
+        assert_eq!(check_digit(b"D23145890"), Some(b'7'));
+        assert_eq!(check_digit(b"<<<<<"), Some(b'0'));
+        assert_eq!(check_digit(b"74a812"), None);
+    }
+
+    #[test]
+    fn the_three_icao_specimens_parse_with_every_check_digit() {
+        for (lines, layout) in [
+            (&TD3[..], Layout::Td3),
+            (&TD1[..], Layout::Td1),
+            (&TD2[..], Layout::Td2),
+        ] {
+            let m = find(lines).unwrap_or_else(|| panic!("{layout:?} not found"));
+            assert_eq!(m.layout, layout);
+            assert!(m.checks.all(), "{layout:?}: {:?}", m.checks);
+            assert_eq!(
+                m.birth,
+                Some(Yymmdd {
+                    yy: 74,
+                    mm: 8,
+                    dd: 12
+                })
+            );
+            assert_eq!(
+                m.expiry,
+                Some(Yymmdd {
+                    yy: 12,
+                    mm: 4,
+                    dd: 15
+                })
+            );
+            assert_eq!(m.sex, Some('F'));
+            assert_eq!(m.issuing_country, "UTO");
+            assert_eq!(m.repairs, 0);
+        }
+        assert_eq!(find(&TD3).unwrap().document_number.expose(), "L898902C3");
+        assert_eq!(find(&TD3).unwrap().doc_code, "P");
+    }
+
+    #[test]
+    fn the_document_number_never_prints() {
+        let m = find(&TD3).unwrap();
+        assert!(!format!("{m:?}").contains("L898902C3"));
+    }
+
+    #[test]
+    fn ocr_confusions_are_repaired_only_when_check_digits_then_pass() {
+        // Nationality UTO read as UT0, birth date 740812 as 7408I2, a
+        // filler as L. (A filler read as K or U cannot be caught: their
+        // values, 20 and 30, weigh nothing modulo 10.)
+        let l2 = "L898902C36UT07408I22F1204159ZE184226BL<<<<10";
+        let m = find(&[TD3[0], l2]).unwrap();
+        assert!(m.checks.all(), "{:?}", m.checks);
+        assert_eq!(
+            m.birth,
+            Some(Yymmdd {
+                yy: 74,
+                mm: 8,
+                dd: 12
+            })
+        );
+        assert!(m.repairs >= 3, "{m:?}");
+        // A changed birth-year digit: the repair cannot make it pass.
+        let l2 = "L898902C36UTO7508122F1204159ZE184226B<<<<<10";
+        let m = find(&[TD3[0], l2]).unwrap();
+        assert!(!m.checks.birth);
+        assert!(!m.checks.all());
+    }
+
+    #[test]
+    fn lines_are_found_among_other_text_with_spaces_and_a_missing_filler() {
+        let lines = [
+            "REPUBLIQUE D'UTOPIE  PASSPORT",
+            "Surname / Nom ERIKSSON",
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<",
+            "L898902C36 UTO7408122F1204159ZE184226B<<<<<10",
+            "",
+        ];
+        let m = find(&lines).unwrap();
+        assert_eq!(m.layout, Layout::Td3);
+        assert!(m.checks.all());
+    }
+
+    fn french(number: &str, given: &str, birth: &str, sex: char) -> [String; 2] {
+        let l1 = format!("{:<<36}", "IDFRADUPONT").replace(' ', "<");
+        let l1 = format!("{}{}", &l1[..30], "750123");
+        let nd = char::from(check_digit(number.as_bytes()).unwrap());
+        let bd = char::from(check_digit(birth.as_bytes()).unwrap());
+        let given = format!("{given:<<14}");
+        let mut l2 = format!("{number}{nd}{given}{birth}{bd}{sex}");
+        let composite = format!("{l1}{l2}");
+        let cd = char::from(check_digit(composite.as_bytes()).unwrap());
+        l2.push(cd);
+        [l1, l2]
+    }
+
+    #[test]
+    fn the_french_card_has_its_own_layout_and_no_expiry() {
+        let [l1, l2] = french("880692310285", "CORINNE", "650412", 'F');
+        assert_eq!((l1.len(), l2.len()), (36, 36));
+        let m = find(&[&l1, &l2]).unwrap();
+        assert_eq!(m.layout, Layout::FrenchId);
+        assert!(m.checks.all(), "{:?}", m.checks);
+        assert_eq!(
+            m.birth,
+            Some(Yymmdd {
+                yy: 65,
+                mm: 4,
+                dd: 12
+            })
+        );
+        assert_eq!(m.expiry, None);
+        assert_eq!(m.nationality.as_deref(), Some("FRA"));
+        // A wrong composite is caught.
+        let bad = format!("{}{}", &l2[..35], if l2.ends_with('0') { '1' } else { '0' });
+        assert!(!find(&[&l1, &bad]).unwrap().checks.composite);
+    }
+
+    #[test]
+    fn no_mrz_no_result_and_garbage_never_panics() {
+        assert!(find(&["hello", "world"]).is_none());
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        for _ in 0..5_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut l2 = TD3[1].as_bytes().to_vec();
+            let i = (rng as usize) % l2.len();
+            l2[i] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"[((rng >> 32) % 37) as usize];
+            let l2 = String::from_utf8(l2).unwrap();
+            if let Some(m) = find(&[TD3[0], &l2]) {
+                // Whatever was changed, a date used for a decision has a
+                // passing check digit.
+                if m.checks.birth {
+                    assert!(m.birth.is_some());
+                }
+            }
+        }
+    }
+}
