@@ -115,6 +115,19 @@ pub struct Mrz {
     pub repairs: usize,
 }
 
+impl Mrz {
+    /// C1 `doc_fingerprint`: the keyed pseudonym (C6) of the issuing
+    /// country and the document number, so FRAUD-KYC-1 tells documents
+    /// apart without the number ever being stored.
+    pub fn fingerprint(&self, p: &crate::silver::pseudo::Pseudonymizer) -> String {
+        p.pseudo(&format!(
+            "{}|{}",
+            self.issuing_country,
+            self.document_number.expose()
+        ))
+    }
+}
+
 /// The value of an MRZ character in check-digit arithmetic.
 fn value(c: u8) -> Option<u32> {
     match c {
@@ -523,9 +536,17 @@ mod tests {
     }
 
     #[test]
-    fn the_document_number_never_prints() {
+    fn the_document_number_never_prints_and_is_fingerprinted_with_the_key() {
+        use crate::silver::pseudo::Pseudonymizer;
         let m = find(&TD3).unwrap();
         assert!(!format!("{m:?}").contains("L898902C3"));
+        let (a, b) = (Pseudonymizer::new(b"key-a"), Pseudonymizer::new(b"key-b"));
+        let f = m.fingerprint(&a);
+        assert_eq!(f.len(), 64);
+        assert!(!f.contains("L898902C3"));
+        assert_eq!(f, find(&TD3).unwrap().fingerprint(&a), "stable");
+        assert_ne!(f, m.fingerprint(&b), "keyed");
+        assert_ne!(f, find(&TD1).unwrap().fingerprint(&a), "another document");
     }
 
     #[test]
