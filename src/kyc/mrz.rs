@@ -196,28 +196,26 @@ fn as_letter(c: u8) -> u8 {
     }
 }
 
-/// Repairs a field of digits (dates, check digits); counts the changes.
-fn digits(field: &[u8], repairs: &mut usize) -> Vec<u8> {
+/// Repairs a field with `map` (look-alikes of its type); counts the changes.
+fn repaired(field: &[u8], map: fn(u8) -> u8, repairs: &mut usize) -> Vec<u8> {
     field
         .iter()
         .map(|c| {
-            let d = as_digit(*c);
-            *repairs += usize::from(d != *c);
-            d
+            let r = map(*c);
+            *repairs += usize::from(r != *c);
+            r
         })
         .collect()
 }
 
-/// Repairs a field of letters or fillers (country codes, sex).
+/// A field of digits (dates, check digits).
+fn digits(field: &[u8], repairs: &mut usize) -> Vec<u8> {
+    repaired(field, as_digit, repairs)
+}
+
+/// A field of letters or fillers (country codes, sex).
 fn letters(field: &[u8], repairs: &mut usize) -> Vec<u8> {
-    field
-        .iter()
-        .map(|c| {
-            let l = as_letter(*c);
-            *repairs += usize::from(l != *c);
-            l
-        })
-        .collect()
+    repaired(field, as_letter, repairs)
 }
 
 /// Fillers at the end of a field, which OCR often reads as `K`, `L` or `C`:

@@ -12,7 +12,7 @@ use kvt::fraud::job::{Message, OrdersJob, Output, PaymentsJob, StreamJob, Window
 use kvt::fraud::rules::Settings;
 use serde_json::Value;
 
-use crate::common::{kvt_gen, Env};
+use crate::common::{gen_events_day, Env};
 
 /// (timestamp, value bytes) of a generated topic file.
 fn messages(path: &std::path::Path) -> Vec<(i64, Vec<u8>)> {
@@ -70,18 +70,7 @@ fn run(
 fn every_injected_pattern_fires_and_nothing_else() {
     let env = Env::new();
     let out = env.path().join("gen");
-    kvt_gen(&[
-        "--date",
-        "2026-03-17",
-        "--sources",
-        "events",
-        "--seed",
-        "42",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let truth: Value =
-        serde_json::from_slice(&std::fs::read(out.join("ground_truth.json")).unwrap()).unwrap();
+    let truth = gen_events_day(&out, "1");
     let ev = &truth["events"];
     let settings = Settings {
         bin_blacklist: ev["bin_blacklist"]

@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 use crate::common::services::{self, unique_prefix};
-use crate::common::{kvt_gen, run_expect, Env};
+use crate::common::{gen_events_day, kvt_gen, run_expect, Env};
 
 const JOBS: [&str; 5] = ["payments", "orders", "advanced", "crossed", "kyc"];
 
@@ -34,18 +34,7 @@ fn alert_topics(job: &str) -> &'static [&'static str] {
 /// filled under `prefix`; returns the generator's output directory.
 fn produce_day(env: &Env, brokers: &str, prefix: &str, scale: &str) -> PathBuf {
     let out = env.path().join("gen");
-    kvt_gen(&[
-        "--date",
-        "2026-03-17",
-        "--sources",
-        "events",
-        "--seed",
-        "42",
-        "--scale",
-        scale,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    gen_events_day(&out, scale);
     kvt_gen(&["topics", "--brokers", brokers, "--topic-prefix", prefix]);
     kvt_gen(&[
         "produce",

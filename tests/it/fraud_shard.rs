@@ -13,7 +13,7 @@ use kvt::fraud::runner::{Job, JobKind, Rules};
 use kvt::fraud::shard::{self, Forward, KeyedTask, SourceTask};
 use serde_json::Value;
 
-use crate::common::{kvt_gen, Env};
+use crate::common::{gen_events_day, Env};
 
 const PARTITIONS: i32 = 6;
 
@@ -219,18 +219,7 @@ fn scaled_out(kind: JobKind, rules: &Rules, msgs: &[Msg], rng: &mut Rng) -> BTre
 fn a_scaled_out_topology_gives_the_alerts_and_windows_of_one_engine() {
     let env = Env::new();
     let gen = env.path().join("gen");
-    kvt_gen(&[
-        "--date",
-        "2026-03-17",
-        "--sources",
-        "events",
-        "--seed",
-        "42",
-        "--out",
-        gen.to_str().unwrap(),
-    ]);
-    let truth: Value =
-        serde_json::from_slice(&std::fs::read(gen.join("ground_truth.json")).unwrap()).unwrap();
+    let truth = gen_events_day(&gen, "1");
     let mut rules = Rules::default();
     rules.settings.bin_blacklist = truth["events"]["bin_blacklist"]
         .as_array()

@@ -160,6 +160,24 @@ pub fn kvt_gen(args: &[&str]) -> Value {
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
 
+/// The Kafka events of 2026-03-17 (seed 42) at `scale` under `out`, and
+/// the generator's ground truth.
+pub fn gen_events_day(out: &Path, scale: &str) -> Value {
+    kvt_gen(&[
+        "--date",
+        "2026-03-17",
+        "--sources",
+        "events",
+        "--seed",
+        "42",
+        "--scale",
+        scale,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    serde_json::from_slice(&std::fs::read(out.join("ground_truth.json")).unwrap()).unwrap()
+}
+
 /// `kvt-gen produce` of the payments and orders under `events` to prefixed topics.
 pub fn produce(brokers: &str, events: &Path, prefix: &str) -> Value {
     kvt_gen(&[
