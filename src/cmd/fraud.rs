@@ -1161,9 +1161,11 @@ impl FraudRun {
     /// Ids of the alerts and dead letters this job published after the
     /// checkpoint (between its recorded output offsets and the current end).
     fn published_after(&self, c: &Checkpoint) -> anyhow::Result<HashSet<String>> {
+        // Fetches that return at once: a scaled-out process reads back
+        // once per task it takes over.
         let consumer = self
             .kafka
-            .consumer("kvt-fraud-recovery", &format!("{}-recovery", self.group))?;
+            .streaming_consumer("kvt-fraud-recovery", &format!("{}-recovery", self.group))?;
         let mut tpl = TopicPartitionList::new();
         let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for (t, p, from) in &c.outputs {
