@@ -121,11 +121,13 @@ Examples:
   kvt fraud run crossed --input 2026-03-17 --dry-run | jq -r .type | sort | uniq -c
 
 Jobs and topics (CONTRACTS C2): payments, advanced <- payments; orders <- orders;
-crossed <- payments + orders; kyc <- kyc_decisions. Several machines: start the same
-command with --scale-out on each (same group, same store); the group splits the work. Alerts go to the job's alert topic and
+crossed <- payments + orders; kyc <- kyc_decisions. Alerts go to the job's alert topic and
 to the store (alerts/<topic>/event_date=…/), malformed messages to kvt_dead_letters. A
 restart resumes from the last checkpoint (fraud/<job>/checkpoints/) without losing or
-repeating an alert. Every rule, its [fraud] setting and an example alert: docs/fraud.md.";
+repeating an alert. With KVT_INFLUX_URL set, alerts and window figures also go to InfluxDB.
+Several machines: start the same command with --scale-out on each (same brokers, group and
+store); the group splits the work. Every rule, its [fraud] setting and an example alert:
+docs/fraud.md.";
 
 #[derive(Debug, Clone, Args)]
 pub struct FraudRunArgs {

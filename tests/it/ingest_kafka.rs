@@ -82,6 +82,14 @@ fn read_bronze(lake: &Path) -> Vec<Landed> {
     let root = lake.join("bronze/kafka");
     let mut out = Vec::new();
     for rel in files_under(&root) {
+        // `name#N`: object_store's staging file of a write a SIGKILL cut
+        // before its atomic rename; never listed, so not an object.
+        if rel
+            .rsplit_once('#')
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
         assert!(rel.ends_with(".jsonl"), "unexpected object {rel}");
         let text = std::fs::read_to_string(root.join(&rel)).unwrap();
         let date = rel
