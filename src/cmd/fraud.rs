@@ -781,8 +781,13 @@ impl Runner<'_> {
         let Some(w) = &self.influx else { return };
         let st = &self.stats;
         let alerts: u64 = st.alerts.lock().map(|a| a.values().sum()).unwrap_or(0);
-        let mut line = crate::influx::Line::new("kvt_fraud_job", now * 1_000_000)
-            .tag("job", self.name())
+        let mut line =
+            crate::influx::Line::new("kvt_fraud_job", now * 1_000_000).tag("job", self.name());
+        if self.run.scale_out {
+            // Several processes count for one job: one series each.
+            line = line.tag("instance", &self.run.run_id);
+        }
+        line = line
             .int("messages", st.messages.load(Ordering::Relaxed) as i64)
             .int("alerts", alerts as i64)
             .int("late_events", st.late.load(Ordering::Relaxed) as i64)
