@@ -294,6 +294,53 @@ fn text(b: &[u8]) -> String {
         .replace('<', "")
 }
 
+/// A document number followed by its check digit: the number as repaired,
+/// the check digit, and whether it passes.
+fn document(field: &[u8], repairs: &mut usize) -> (Vec<u8>, u8, bool) {
+    let (number, check) = field.split_at(field.len() - 1);
+    let check = digits(check, repairs)[0];
+    let (number, ok) = alnum_checked(number, check, repairs);
+    (number, check, ok)
+}
+
+/// The 15 characters TD1, TD2 and TD3 share: birth date, its check digit,
+/// sex, expiry date, its check digit.
+struct Dates {
+    birth: Vec<u8>,
+    birth_check: u8,
+    sex: u8,
+    expiry: Vec<u8>,
+    expiry_check: u8,
+}
+
+impl Dates {
+    fn read(f: &[u8], repairs: &mut usize) -> Dates {
+        Dates {
+            birth: digits(&f[0..6], repairs),
+            birth_check: digits(&f[6..7], repairs)[0],
+            sex: letters(&f[7..8], repairs)[0],
+            expiry: digits(&f[8..14], repairs),
+            expiry_check: digits(&f[14..15], repairs)[0],
+        }
+    }
+
+    fn birth_ok(&self) -> bool {
+        date_checks(&self.birth, self.birth_check)
+    }
+
+    fn expiry_ok(&self) -> bool {
+        date_checks(&self.expiry, self.expiry_check)
+    }
+
+    /// The dates and their check digits, as the composite check reads them.
+    fn extend_composite(&self, composite: &mut Vec<u8>) {
+        composite.extend(&self.birth);
+        composite.push(self.birth_check);
+        composite.extend(&self.expiry);
+        composite.push(self.expiry_check);
+    }
+}
+
 /// Finds the MRZ among OCR lines (other text around it is ignored) and
 /// parses it. `None` when no line set has an MRZ's shape.
 pub fn find(lines: &[&str]) -> Option<Mrz> {
@@ -368,17 +415,11 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
     match layout {
         Layout::Td3 | Layout::Td2 => {
             let l2 = &lines[1];
-            let nc = digits(&l2[9..10], &mut repairs)[0];
-            let (num, ok) = alnum_checked(&l2[0..9], nc, &mut repairs);
+            let (num, nc, ok) = document(&l2[0..10], &mut repairs);
             c.document = ok;
             let nat = letters(&l2[10..13], &mut repairs);
-            let b = digits(&l2[13..19], &mut repairs);
-            let bc = digits(&l2[19..20], &mut repairs)[0];
-            c.birth = date_checks(&b, bc);
-            let s = letters(&l2[20..21], &mut repairs)[0];
-            let e = digits(&l2[21..27], &mut repairs);
-            let ec = digits(&l2[27..28], &mut repairs)[0];
-            c.expiry = date_checks(&e, ec);
+            let d = Dates::read(&l2[13..28], &mut repairs);
+            (c.birth, c.expiry) = (d.birth_ok(), d.expiry_ok());
             let composite_at = width - 1;
             let optional = if layout == Layout::Td3 {
                 let oc = if l2[42] == b'<' {
@@ -395,46 +436,30 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
             };
             let mut composite = num.clone();
             composite.push(nc);
-            composite.extend(&b);
-            composite.push(bc);
-            composite.extend(&e);
-            composite.push(ec);
+            d.extend_composite(&mut composite);
             composite.extend(&optional);
             let cc = digits(&l2[composite_at..], &mut repairs)[0];
             c.composite = checks(&composite, cc);
             number = num;
-            birth = b;
-            expiry = Some(e);
-            sex = s;
+            (birth, expiry, sex) = (d.birth, Some(d.expiry), d.sex);
             nationality = Some(text(&nat));
         }
         Layout::Td1 => {
-            let (l2, _l3) = (&lines[1], &lines[2]);
-            let nc = digits(&l1[14..15], &mut repairs)[0];
-            let (num, ok) = alnum_checked(&l1[5..14], nc, &mut repairs);
+            let l2 = &lines[1];
+            let (num, nc, ok) = document(&l1[5..15], &mut repairs);
             c.document = ok;
-            let b = digits(&l2[0..6], &mut repairs);
-            let bc = digits(&l2[6..7], &mut repairs)[0];
-            c.birth = date_checks(&b, bc);
-            let s = letters(&l2[7..8], &mut repairs)[0];
-            let e = digits(&l2[8..14], &mut repairs);
-            let ec = digits(&l2[14..15], &mut repairs)[0];
-            c.expiry = date_checks(&e, ec);
+            let d = Dates::read(&l2[0..15], &mut repairs);
+            (c.birth, c.expiry) = (d.birth_ok(), d.expiry_ok());
             let nat = letters(&l2[15..18], &mut repairs);
             let mut composite = num.clone();
             composite.push(nc);
             composite.extend(&l1[15..30]);
-            composite.extend(&b);
-            composite.push(bc);
-            composite.extend(&e);
-            composite.push(ec);
+            d.extend_composite(&mut composite);
             composite.extend(&l2[18..29]);
             let cc = digits(&l2[29..30], &mut repairs)[0];
             c.composite = checks(&composite, cc);
             number = num;
-            birth = b;
-            expiry = Some(e);
-            sex = s;
+            (birth, expiry, sex) = (d.birth, Some(d.expiry), d.sex);
             nationality = Some(text(&nat));
         }
         Layout::FrenchId => {
@@ -442,8 +467,7 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
             // Line 2: document number (12), check, given names (14),
             // birth (6), check, sex, composite over both lines.
             let l2 = &lines[1];
-            let nc = digits(&l2[12..13], &mut repairs)[0];
-            let (num, ok) = alnum_checked(&l2[0..12], nc, &mut repairs);
+            let (num, nc, ok) = document(&l2[0..13], &mut repairs);
             c.document = ok;
             let b = digits(&l2[27..33], &mut repairs);
             let bc = digits(&l2[33..34], &mut repairs)[0];

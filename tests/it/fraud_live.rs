@@ -169,6 +169,18 @@ fn ids_in_archive(store: &Path, job: &str) -> BTreeSet<String> {
     ids
 }
 
+/// Waits for a `kvt` child that must succeed; its summary (last stdout line).
+fn summary_of(child: Child, what: &str) -> Value {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 /// Equal id sets, or a readable difference.
 fn same(got: &BTreeSet<String>, want: &BTreeSet<String>, what: &str) {
     let missing: Vec<&String> = want.difference(got).collect();
@@ -213,15 +225,7 @@ fn live_runs_match_the_ground_truth_and_a_backtest_over_bronze() {
         .collect();
     let mut summaries = BTreeMap::new();
     for (job, child) in children {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{job}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let s: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        summaries.insert(job, s);
+        summaries.insert(job, summary_of(child, job));
     }
 
     // Live: on the topics once each, and the same set in the archive.
@@ -734,14 +738,7 @@ fn a_broker_outage_is_reported_and_the_job_resumes_with_its_state() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SIGTERM is a graceful stop: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let s = summary_of(child, "SIGTERM is a graceful stop");
     assert_eq!(s["alerts"], 2, "{s}");
     let alerts = read_from(
         &b.addr,
