@@ -26,11 +26,12 @@ export OMP_THREAD_LIMIT := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Build: linker, bindgen (leptess), cmake (bundled librdkafka), C libraries.
-# Test services: openssl (test keys), nginx, postgresql, tesseract.
+# Test services: openssl (test keys), nginx, postgresql, tesseract; the fonts
+# of the synthetic identity documents (OCR-B for the MRZ, DejaVu).
 APT_PACKAGES := build-essential pkg-config mold clang libclang-dev cmake \
 	libssl-dev zlib1g-dev libtesseract-dev libleptonica-dev \
 	tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra openssl curl ca-certificates time nginx-light \
-	postgresql postgresql-client influxdb
+	postgresql postgresql-client influxdb fonts-ocr-b fonts-dejavu-core
 
 S3S_FS_VERSION := 0.14.1
 TANSU_VERSION  := 0.6.0
@@ -132,7 +133,17 @@ demo: deps build clean-demo
 	echo "== kvt check"; \
 	KVT_NOW=$(DEMO_DATE)T23:58:00Z $(BIN)/kvt check > check.out || test $$? -eq 1; \
 	tail -1 check.out; \
-	echo "quality gate: pass_rate=$$(tail -1 check.out | sed -E 's/.*"pass_rate":([0-9.]+).*/\1/')"
+	echo "quality gate: pass_rate=$$(tail -1 check.out | sed -E 's/.*"pass_rate":([0-9.]+).*/\1/')"; \
+	echo "== kvt kyc verify: four generated documents (a major, a minor, an expired one, a blurred one)"; \
+	$(BIN)/kvt-gen documents --out kyc-docs --today $(DEMO_DATE) --set demo > /dev/null && \
+	for f in kyc-docs/*.png kyc-docs/*.jpg; do \
+	  KVT_NOW=$(DEMO_DATE)T12:00:00Z $(BIN)/kvt -q kyc verify $$f --order-id DEMO-$$(basename $$f | cut -c1-3) \
+	    --customer-id C-DEMO --dev-key > kyc.out || exit 2; \
+	  echo "$$(basename $$f): $$(sed -E 's/.*"decision":"([a-z_]+)","reason":("[^"]*"|null).*"age_computed":([0-9]+|null).*/\1 (reason \2, age \3)/' kyc.out)"; \
+	done; \
+	if [ -n "$${KVT_OLTP_URL:-}" ]; then \
+	  echo "kyc_decisions rows in the transactional database: $$(psql "$$KVT_OLTP_URL" -tAc 'select count(*) from kyc_decisions')"; \
+	fi
 	@echo
 	@echo "Demo done. Working directory: $(DEMO_DIR)"
 	@echo "  generated sources:  $(DEMO_DIR)/drop   (ground truth: drop/ground_truth.json)"
@@ -142,6 +153,7 @@ demo: deps build clean-demo
 	@echo "  silver (Parquet):   $(DEMO_DIR)/lake/silver/<table>/<partition>/   (rejects: lake/silver/_rejects/)"
 	@echo "  gold (Parquet):     $(DEMO_DIR)/lake/gold/<table>/   (formulas: docs/gold.md)"
 	@echo "  fraud alerts:       $(DEMO_DIR)/lake/alerts/<topic>/event_date=*/   (rules: docs/fraud.md)"
+	@echo "  KYC documents:      $(DEMO_DIR)/kyc-docs/   (expected decisions: manifest.jsonl; pipeline: docs/kyc.md)"
 	@echo "  warehouse:          eval \"\$$(scripts/pg.sh start $(PG_DIR))\" && psql \"\$$KVT_WAREHOUSE_URL\" -c '\\dt kvt.*'"
 	@echo "                      (then: scripts/pg.sh stop $(PG_DIR); schema and Metabase: docs/warehouse.md)"
 	@du -sh $(DEMO_DIR)/lake/bronze/* $(DEMO_DIR)/lake/silver/* 2>/dev/null || true
@@ -165,5 +177,5 @@ unit: apt
 	$(CARGO) test --release --lib
 
 bench: deps build
-	$(CARGO) build --release --example bare_consumer --example bare_csv_to_parquet --example fraud_soak --example fraud_latency
+	$(CARGO) build --release --example bare_consumer --example bare_csv_to_parquet --example fraud_soak --example fraud_latency --example kyc_eval
 	./scripts/bench.sh

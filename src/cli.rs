@@ -99,6 +99,150 @@ pub enum Command {
     /// Streaming fraud detection over Kafka, or a backtest over bronze
     #[command(subcommand)]
     Fraud(FraudCommand),
+    /// Age verification from an identity document (OCR of the MRZ), as a command or a service
+    #[command(subcommand)]
+    Kyc(KycCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KycCommand {
+    /// Decide majeur / mineur / en_attente from one document image; prints the decision as JSON
+    #[command(after_long_help = KYC_VERIFY_EXAMPLES)]
+    Verify(KycVerifyArgs),
+    /// HTTP service: POST /kyc/verify, GET /kyc/status/{kyc_ref}, /openapi.json, /health, /metrics
+    #[command(after_long_help = KYC_SERVE_EXAMPLES)]
+    Serve(KycServeArgs),
+    /// Delete decisions older than the retention period from the transactional table (KYC-15)
+    #[command(after_long_help = KYC_PURGE_EXAMPLES)]
+    Purge(KycPurgeArgs),
+    /// Delete every decision of one customer (right to erasure, KYC-15)
+    #[command(after_long_help = KYC_PURGE_EXAMPLES)]
+    Erase(KycEraseArgs),
+}
+
+const KYC_VERIFY_EXAMPLES: &str = "\
+Examples:
+  # A support agent checks one upload (nothing stored, nothing published)
+  kvt kyc verify scan.jpg --order-id CMD-2026-001234
+
+  # Production: the decision also goes to the transactional table and the topic
+  KVT_OLTP_URL=postgres://kyc@shop-db/shop KVT_KAFKA_BROKERS=kafka:9092 \\
+    kvt kyc verify scan.pdf --order-id CMD-2026-001234 --customer-id C-88123
+
+  kvt kyc verify scan.png --order-id X | jq -r '.decision + \" \" + (.reason // \"\")'
+
+Output: one JSON line, the KYC-9 response (kyc_ref, order_id, decision, reason,
+confidence_score, doc_type, doc_expiration_valid, age_computed, processing_time_ms) plus the
+run fields. Exit 0 for any decision (majeur, mineur, en_attente), 2 when the file is not a
+readable image (empty, truncated, too large, not JPEG/PNG/TIFF/WebP/PDF) or a dependency
+failed. The image, names and document number are never written anywhere. Pipeline, decision
+table and privacy guarantees: docs/kyc.md.";
+
+const KYC_SERVE_EXAMPLES: &str = "\
+Examples:
+  kvt kyc serve --listen 127.0.0.1:8080 --workers 2
+  curl -F image=@scan.jpg -F order_id=CMD-1 -F customer_id=C-1 http://127.0.0.1:8080/kyc/verify
+  curl http://127.0.0.1:8080/kyc/status/KYC-202612-5f0c2a9e71d3
+
+A full queue answers 503 with Retry-After; an upload over the size limit 413; a file that is
+not a readable image 422. SIGTERM stops accepting, finishes the requests in flight, exits 0.";
+
+const KYC_PURGE_EXAMPLES: &str = "\
+Examples:
+  # Daily from cron: keep decisions 6 years (the limitation period; docs/kyc.md)
+  kvt kyc purge --older-than 2190d
+  kvt kyc erase --customer-id C-88123
+
+Both need KVT_OLTP_URL (the transactional database). The kyc_decisions topic forgets by its
+own retention (7 days, CONTRACTS C2).";
+
+/// Settings shared by `kvt kyc verify` and `kvt kyc serve`.
+#[derive(Debug, Clone, Args)]
+pub struct KycArgs {
+    /// Confidence below which a file goes to human review [default: [kyc] threshold, else 0.75]
+    #[arg(long, env = env::KYC_THRESHOLD, value_name = "0..1")]
+    pub threshold: Option<f64>,
+
+    /// Largest accepted document, e.g. 10MB [default: [kyc] max_size, else 10MB]
+    #[arg(long, env = env::KYC_MAX_SIZE, value_name = "SIZE")]
+    pub max_size: Option<String>,
+
+    /// Transactional PostgreSQL: decisions go to its table kyc_decisions (never the warehouse)
+    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
+    pub oltp_url: Option<crate::secret::Secret>,
+
+    /// Kafka bootstrap servers: decisions are published to the kyc_decisions topic
+    #[arg(long, env = env::KAFKA_BROKERS, value_name = "HOSTS")]
+    pub brokers: Option<String>,
+
+    /// Topic of the decisions [default: [kyc] topic, else kyc_decisions]
+    #[arg(long, env = env::KYC_TOPIC, value_name = "TOPIC")]
+    pub topic: Option<String>,
+
+    /// Fingerprint documents with the public development key (demos and tests only)
+    #[arg(long)]
+    pub dev_key: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KycVerifyArgs {
+    /// The document: JPEG, PNG, TIFF, WebP or PDF (its first embedded image)
+    pub file: PathBuf,
+
+    /// The order the document belongs to
+    #[arg(long, value_name = "ID")]
+    pub order_id: String,
+
+    /// The customer (C1's message key; kept with the decision)
+    #[arg(long, value_name = "ID")]
+    pub customer_id: Option<String>,
+
+    #[command(flatten)]
+    pub kyc: KycArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KycServeArgs {
+    /// Address to listen on [default: [kyc] listen, else 127.0.0.1:8080]
+    #[arg(long, env = env::KYC_LISTEN, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// OCR worker threads [default: [kyc] workers, else the number of cores]
+    #[arg(long, env = env::KYC_WORKERS, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Requests waiting for a worker before 503 [default: [kyc] queue, else 4 per worker]
+    #[arg(long, env = env::KYC_QUEUE, value_name = "N")]
+    pub queue: Option<usize>,
+
+    /// Per-request time limit, e.g. 10s [default: [kyc] timeout, else 10s]
+    #[arg(long, env = env::KYC_TIMEOUT, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    #[command(flatten)]
+    pub kyc: KycArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KycPurgeArgs {
+    /// Delete decisions older than this, e.g. 2190d [default: [kyc] retention, else 2190d]
+    #[arg(long, env = env::KYC_RETENTION, value_name = "DURATION")]
+    pub older_than: Option<String>,
+
+    /// Transactional PostgreSQL
+    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
+    pub oltp_url: Option<crate::secret::Secret>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KycEraseArgs {
+    /// The customer whose decisions are deleted
+    #[arg(long, value_name = "ID")]
+    pub customer_id: String,
+
+    /// Transactional PostgreSQL
+    #[arg(long, env = env::OLTP_URL, value_name = "URL", hide_env_values = true)]
+    pub oltp_url: Option<crate::secret::Secret>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -57,6 +57,8 @@ pub struct Config {
     pub check: CheckConfig,
     #[serde(default)]
     pub fraud: FraudConfig,
+    #[serde(default)]
+    pub kyc: KycConfig,
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -167,6 +169,30 @@ pub struct KafkaConfig {
     /// (the password comes from KVT_KAFKA_SASL_PASSWORD).
     #[serde(default)]
     pub client: BTreeMap<String, String>,
+}
+
+/// `[kyc]`: `kvt kyc verify|serve|purge` (docs/kyc.md).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KycConfig {
+    /// Confidence below which a file goes to review (default 0.75, KYC-7).
+    pub threshold: Option<f64>,
+    /// Largest accepted document, e.g. "10MB" (default 10MB).
+    pub max_size: Option<String>,
+    /// Topic of the decisions (default kyc_decisions).
+    pub topic: Option<String>,
+    /// Languages of the visual zone, Tesseract style (default "fra+eng").
+    pub languages: Option<String>,
+    /// Tesseract's tessdata directory (default: Tesseract's own).
+    pub tessdata: Option<String>,
+    /// `kvt kyc serve` address (default 127.0.0.1:8080).
+    pub listen: Option<String>,
+    pub workers: Option<usize>,
+    pub queue: Option<usize>,
+    /// Per-request time limit of the service (default 10s).
+    pub timeout: Option<String>,
+    /// Retention of `kvt kyc purge` (default 2190d).
+    pub retention: Option<String>,
 }
 
 /// `[fraud]`: the streaming jobs of `kvt fraud run` (docs/fraud.md). Every
@@ -423,6 +449,37 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(t)
         .map_err(|e| format!("invalid duration `{s}` ({e}; e.g. 5m, 30s, 200ms, 1h30m)"))
+}
+
+/// Parse a size such as `10MB`, `512KB`, `8MiB`, `1GB`; a bare number is bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim());
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size `{s}` (e.g. 10MB, 512KB)"))?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "invalid size unit in `{s}` (B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let v = n * mult;
+    if !v.is_finite() || !(1.0..=1e12).contains(&v) {
+        return Err(format!("size `{s}` out of range"));
+    }
+    Ok(v as u64)
 }
 
 /// The include or exclude globs of a source, compiled once (globset):

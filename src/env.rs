@@ -124,6 +124,22 @@ vars! {
     INFLUX_DB = "KVT_INFLUX_DB";
     /// InfluxDB token (2.x/3.x; `user:password` for 1.x with auth), sent as `Authorization: Token …`.
     INFLUX_TOKEN = "KVT_INFLUX_TOKEN", secret = true;
+    /// Confidence below which `kvt kyc` sends a document to human review (default 0.75).
+    KYC_THRESHOLD = "KVT_KYC_THRESHOLD";
+    /// Largest document `kvt kyc` accepts, e.g. 10MB (default 10MB).
+    KYC_MAX_SIZE = "KVT_KYC_MAX_SIZE";
+    /// Topic of the KYC decisions (default kyc_decisions).
+    KYC_TOPIC = "KVT_KYC_TOPIC";
+    /// Address of `kvt kyc serve` (default 127.0.0.1:8080).
+    KYC_LISTEN = "KVT_KYC_LISTEN";
+    /// OCR workers of `kvt kyc serve` (default: the number of cores).
+    KYC_WORKERS = "KVT_KYC_WORKERS";
+    /// Requests waiting for a worker before `kvt kyc serve` answers 503 (default 4 per worker).
+    KYC_QUEUE = "KVT_KYC_QUEUE";
+    /// Per-request time limit of `kvt kyc serve`, e.g. 10s (default 10s).
+    KYC_TIMEOUT = "KVT_KYC_TIMEOUT";
+    /// Retention of `kvt kyc purge`, e.g. 2190d (default 2190d, six years).
+    KYC_RETENTION = "KVT_KYC_RETENTION";
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
 }

@@ -82,6 +82,28 @@ enum GenCommand {
     /// Create the topics of CONTRACTS C2 (6 partitions, 7-day retention); existing
     /// topics are left alone.
     Topics(TopicsArgs),
+    /// Render synthetic identity documents (passport, ID cards, residence permit,
+    /// French card, driving licence) with known dates and degradations, for
+    /// `kvt kyc verify`; writes the images and manifest.jsonl (expected decisions).
+    /// Needs the fonts of Debian's fonts-ocr-b and fonts-dejavu-core.
+    Documents(DocumentsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DocumentsArgs {
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// The day the documents are checked on (ages and expiry are relative to it).
+    #[arg(long)]
+    today: NaiveDate,
+    /// `demo`: a major, a minor, an expired and a blurred document; `test`: every
+    /// layout × persona clean and each degradation twice (62); `full`: every
+    /// layout × persona clean and every layout × degradation (142).
+    #[arg(long, default_value = "demo")]
+    set: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,10 +202,37 @@ fn run_topics(a: TopicsArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_documents(a: DocumentsArgs) -> Result<()> {
+    use kvt::gen::idcard;
+    let set = match a.set.as_str() {
+        "full" => idcard::Set::Full,
+        "test" => idcard::Set::Test,
+        "demo" => idcard::Set::Demo,
+        other => bail!("unknown --set `{other}` (demo, test or full)"),
+    };
+    let fonts = idcard::Fonts::load()?;
+    std::fs::create_dir_all(&a.out)?;
+    let cases = idcard::cases(a.today, a.seed, set);
+    let mut manifest = String::new();
+    for (i, c) in cases.iter().enumerate() {
+        let bytes = idcard::render_case(c, &fonts, a.seed ^ (i as u64))?;
+        std::fs::write(a.out.join(&c.file), bytes)?;
+        manifest.push_str(&serde_json::to_string(c)?);
+        manifest.push('\n');
+    }
+    std::fs::write(a.out.join("manifest.jsonl"), manifest)?;
+    println!(
+        "{}",
+        serde_json::json!({"command": "kvt-gen documents", "status": "ok", "documents": cases.len(), "out": a.out})
+    );
+    Ok(())
+}
+
 fn run(args: GenArgs) -> Result<()> {
     match args.command {
         Some(GenCommand::Produce(a)) => return run_produce(a),
         Some(GenCommand::Topics(a)) => return run_topics(a),
+        Some(GenCommand::Documents(a)) => return run_documents(a),
         None => {}
     }
     let Some(out) = args.out.clone() else {

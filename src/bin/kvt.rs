@@ -41,6 +41,14 @@ fn main() -> ExitCode {
     ) {
         tune_allocator_for_batch();
     }
+    if matches!(cli.command, kvt::cli::Command::Kyc(_))
+        && std::env::var_os("OMP_THREAD_LIMIT").is_none()
+    {
+        // One thread per image, parallelism across images (INFRA-FACTS:
+        // Tesseract's OpenMP threads fight each other on a small machine).
+        // Set before any other thread exists.
+        std::env::set_var("OMP_THREAD_LIMIT", "1");
+    }
     init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,10 +5,11 @@ pub mod fraud;
 pub mod gold;
 pub mod ingest_drive;
 pub mod ingest_kafka;
+pub mod kyc;
 pub mod load;
 pub mod silver;
 
-use crate::cli::{Cli, Command, FraudCommand, IngestCommand};
+use crate::cli::{Cli, Command, FraudCommand, IngestCommand, KycCommand};
 use crate::config::Config;
 use crate::run::{Report, RunContext};
 
@@ -29,6 +30,10 @@ impl Command {
             Command::Load(a) => ("load", a.db.schema.clone().unwrap_or_default()),
             Command::Check(a) => ("check", a.db.schema.clone().unwrap_or_default()),
             Command::Fraud(FraudCommand::Run(a)) => ("fraud run", a.job.name().to_string()),
+            Command::Kyc(KycCommand::Verify(_)) => ("kyc verify", String::new()),
+            Command::Kyc(KycCommand::Serve(_)) => ("kyc serve", String::new()),
+            Command::Kyc(KycCommand::Purge(_)) => ("kyc purge", String::new()),
+            Command::Kyc(KycCommand::Erase(_)) => ("kyc erase", String::new()),
         }
     }
 }
@@ -56,5 +61,6 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Command::Load(a) => load::run(a, &ctx).await,
         Command::Check(a) => check::run(a, &ctx).await,
         Command::Fraud(FraudCommand::Run(a)) => fraud::run(a, &ctx).await,
+        Command::Kyc(k) => kyc::run(k, &ctx).await,
     }
 }

@@ -23,7 +23,13 @@ use crate::store::{layout, Key, Store};
 
 /// The pseudonymisation key: KVT_PSEUDONYM_KEY, or the dev key when asked.
 pub fn pseudonymizer(args: &SilverArgs) -> anyhow::Result<Pseudonymizer> {
-    if args.dev_key {
+    pseudonymizer_from(args.dev_key)
+}
+
+/// The pseudonymisation key of every command that pseudonymises (silver,
+/// the KYC document fingerprint): KVT_PSEUDONYM_KEY, or the dev key when asked.
+pub fn pseudonymizer_from(dev_key: bool) -> anyhow::Result<Pseudonymizer> {
+    if dev_key {
         tracing::warn!(
             "pseudonymising with the public development key (--dev-key): not for real data"
         );
@@ -31,7 +37,7 @@ pub fn pseudonymizer(args: &SilverArgs) -> anyhow::Result<Pseudonymizer> {
     }
     let key = Secret::from_env(crate::env::PSEUDONYM_KEY).with_context(|| {
         format!(
-            "refusing to write silver without a pseudonymisation key: set {} (see .env.example), or pass --dev-key for demos and tests",
+            "refusing to pseudonymise without a key: set {} (see .env.example), or pass --dev-key for demos and tests",
             crate::env::PSEUDONYM_KEY
         )
     })?;

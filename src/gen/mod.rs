@@ -20,6 +20,7 @@ pub mod events;
 pub mod firebase;
 pub mod fmt;
 pub mod fraud;
+pub mod idcard;
 pub mod kyc;
 pub mod logistics;
 pub mod nginx;

@@ -243,13 +243,6 @@ fn filler_variants(field: &[u8]) -> Vec<Vec<u8>> {
 /// the check digit pass. Never more than two substitutions: with more, a
 /// check digit (one chance in ten) would pass by accident too often.
 fn alnum_checked(field: &[u8], digit: u8, repairs: &mut usize) -> (Vec<u8>, bool) {
-    let swap = |c: u8| {
-        if as_digit(c) != c {
-            as_digit(c)
-        } else {
-            as_letter(c)
-        }
-    };
     let accept = |v: Vec<u8>, repairs: &mut usize| {
         *repairs += field.iter().zip(&v).filter(|(a, b)| a != b).count();
         (v, true)
@@ -260,26 +253,93 @@ fn alnum_checked(field: &[u8], digit: u8, repairs: &mut usize) -> (Vec<u8>, bool
             return accept(base.clone(), repairs);
         }
     }
+    // One substitution anywhere, before any pair.
     for base in &bases {
-        let ambiguous: Vec<usize> = (0..base.len())
-            .filter(|i| swap(base[*i]) != base[*i])
-            .collect();
-        for (n, i) in ambiguous.iter().enumerate() {
-            let mut v = base.clone();
-            v[*i] = swap(v[*i]);
-            if checks(&v, digit) {
-                return accept(v, repairs);
+        for (i, &c) in base.iter().enumerate() {
+            for &alt in alternatives(c) {
+                let mut v = base.clone();
+                v[i] = alt;
+                if checks(&v, digit) {
+                    return accept(v, repairs);
+                }
             }
-            for j in &ambiguous[n + 1..] {
-                let mut w = v.clone();
-                w[*j] = swap(w[*j]);
-                if checks(&w, digit) {
-                    return accept(w, repairs);
+        }
+    }
+    for base in &bases {
+        for i in 0..base.len() {
+            for &a in alternatives(base[i]) {
+                for j in i + 1..base.len() {
+                    for &b in alternatives(base[j]) {
+                        let mut v = base.clone();
+                        v[i] = a;
+                        v[j] = b;
+                        if checks(&v, digit) {
+                            return accept(v, repairs);
+                        }
+                    }
                 }
             }
         }
     }
     (field.to_vec(), false)
+}
+
+/// What OCR may have read instead of each character of an alphanumeric
+/// field (digit/letter look-alikes, then letter/letter ones seen with OCR-B).
+fn alternatives(c: u8) -> &'static [u8] {
+    match c {
+        b'O' => b"0DQ",
+        b'0' => b"ODQ",
+        b'Q' => b"0O",
+        b'D' => b"0O",
+        b'U' => b"0V",
+        b'I' => b"1JLT",
+        b'1' => b"IJLT",
+        b'J' => b"I1",
+        b'L' => b"1I",
+        b'T' => b"1I",
+        b'Z' => b"2",
+        b'2' => b"Z",
+        b'S' => b"5",
+        b'5' => b"S",
+        b'G' => b"6C",
+        b'6' => b"G",
+        b'B' => b"8",
+        b'8' => b"B",
+        b'A' => b"4",
+        b'4' => b"A",
+        b'E' => b"F",
+        b'F' => b"E",
+        b'M' => b"NH",
+        b'N' => b"MH",
+        b'H' => b"NM",
+        b'V' => b"UY",
+        b'K' => b"X<",
+        b'X' => b"K",
+        _ => b"",
+    }
+}
+
+/// A name field as read, then with its trailing run of filler look-alikes
+/// (`<` read as `K`, `C`, `X`, `L`, `E`, `6`…) turned into fillers, the
+/// longest run first, then shorter ones.
+fn name_fillers(field: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![field.to_vec()];
+    let run = field
+        .iter()
+        .rev()
+        .take_while(|c| b"<KCXLE6GS".contains(c))
+        .count();
+    for k in (1..=run).rev() {
+        let mut v = field.to_vec();
+        let from = field.len() - k;
+        if v[from..].iter().all(|&c| c == b'<') {
+            continue;
+        }
+        v[from..].fill(b'<');
+        out.push(v);
+    }
+    out
 }
 
 /// A date field passes only when it is six digits and its check digit
@@ -363,7 +423,7 @@ pub fn find(lines: &[&str]) -> Option<Mrz> {
                 .all(|(row, l)| l.len().abs_diff(width) <= name_row_tolerance(layout, row));
             if fits {
                 let fitted: Vec<Vec<u8>> = window.iter().map(|l| fit(l, width)).collect();
-                let is_french = fitted[0].starts_with(b"IDFRA");
+                let is_french = is_french_card(&fitted[0]);
                 if (layout == Layout::FrenchId) != is_french && rows == 2 && width == 36 {
                     continue;
                 }
@@ -376,6 +436,17 @@ pub fn find(lines: &[&str]) -> Option<Mrz> {
     None
 }
 
+/// The French card's line 1 starts `IDFRA` (read with look-alikes:
+/// `1DFRA`, `I0FRA`, `LDFRA`…).
+fn is_french_card(l1: &[u8]) -> bool {
+    l1.len() >= 5
+        && b"I1L|".contains(&l1[0])
+        && b"DO0".contains(&l1[1])
+        && b"FE".contains(&l1[2])
+        && b"RK".contains(&l1[3])
+        && b"A4".contains(&l1[4])
+}
+
 /// How far a row's length may be from the layout's width. Rows that only
 /// hold names (TD3 and TD2 line 1 beyond the first five characters, TD1
 /// line 3) are outside every check digit and never parsed, and OCR reads
@@ -384,16 +455,57 @@ pub fn find(lines: &[&str]) -> Option<Mrz> {
 fn name_row_tolerance(layout: Layout, row: usize) -> usize {
     match (layout, row) {
         (Layout::Td3 | Layout::Td2, 0) | (Layout::Td1, 2) => 8,
+        (Layout::FrenchId, row) => name_row_tolerance_french(row),
         _ => 1,
     }
 }
 
-/// A line brought to `width`: a missing filler added at the end, an extra
-/// character removed from the end.
+/// A line brought to `width`: characters added to or removed from its
+/// longest run of fillers (as read: `<` and its look-alikes), so that the
+/// fields after it, check digits included, keep their positions; at the
+/// end when it has no such run.
 fn fit(line: &str, width: usize) -> Vec<u8> {
     let mut b = line.as_bytes().to_vec();
+    if b.len() == width {
+        return b;
+    }
+    // The longest run of filler-like characters that contains a real `<`.
+    let (mut best, mut i) = (None::<(usize, usize)>, 0);
+    while i < b.len() {
+        if b"<KC".contains(&b[i]) {
+            let start = i;
+            while i < b.len() && b"<KC".contains(&b[i]) {
+                i += 1;
+            }
+            let has_filler = b[start..i].contains(&b'<');
+            if has_filler && best.is_none_or(|(s, e)| i - start > e - s) {
+                best = Some((start, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    match best {
+        Some((s, e)) if b.len() > width => {
+            let extra = (b.len() - width).min(e - s);
+            b.drain(e - extra..e);
+        }
+        Some((_, e)) => {
+            let missing = width - b.len();
+            b.splice(e..e, std::iter::repeat_n(b'<', missing));
+        }
+        None => {}
+    }
     b.resize(width, b'<');
     b
+}
+
+fn name_row_tolerance_french(row: usize) -> usize {
+    if row == 0 {
+        8
+    } else {
+        1
+    }
 }
 
 /// Parses lines already of the layout's shape.
@@ -434,12 +546,14 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
             } else {
                 l2[28..composite_at].to_vec()
             };
-            let mut composite = num.clone();
-            composite.push(nc);
-            d.extend_composite(&mut composite);
-            composite.extend(&optional);
             let cc = digits(&l2[composite_at..], &mut repairs)[0];
-            c.composite = checks(&composite, cc);
+            c.composite = name_fillers(&optional).iter().any(|optional| {
+                let mut composite = num.clone();
+                composite.push(nc);
+                d.extend_composite(&mut composite);
+                composite.extend(optional);
+                checks(&composite, cc)
+            });
             number = num;
             (birth, expiry, sex) = (d.birth, Some(d.expiry), d.sex);
             nationality = Some(text(&nat));
@@ -451,13 +565,21 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
             let d = Dates::read(&l2[0..15], &mut repairs);
             (c.birth, c.expiry) = (d.birth_ok(), d.expiry_ok());
             let nat = letters(&l2[15..18], &mut repairs);
-            let mut composite = num.clone();
-            composite.push(nc);
-            composite.extend(&l1[15..30]);
-            d.extend_composite(&mut composite);
-            composite.extend(&l2[18..29]);
+            // The optional fields are usually fillers, which OCR reads as letters.
+            let composite_ok = |o1: &[u8], o2: &[u8], cc: u8| {
+                let mut composite = num.clone();
+                composite.push(nc);
+                composite.extend(o1);
+                d.extend_composite(&mut composite);
+                composite.extend(o2);
+                checks(&composite, cc)
+            };
             let cc = digits(&l2[29..30], &mut repairs)[0];
-            c.composite = checks(&composite, cc);
+            c.composite = name_fillers(&l1[15..30]).iter().any(|o1| {
+                name_fillers(&l2[18..29])
+                    .iter()
+                    .any(|o2| composite_ok(o1, o2, cc))
+            });
             number = num;
             (birth, expiry, sex) = (d.birth, Some(d.expiry), d.sex);
             nationality = Some(text(&nat));
@@ -473,15 +595,25 @@ pub fn parse(layout: Layout, lines: &[Vec<u8>]) -> Option<Mrz> {
             let bc = digits(&l2[33..34], &mut repairs)[0];
             c.birth = date_checks(&b, bc);
             let s = letters(&l2[34..35], &mut repairs)[0];
-            let mut composite = l1.clone();
-            composite.extend(&num);
-            composite.push(nc);
-            composite.extend(&l2[13..27]);
-            composite.extend(&b);
-            composite.push(bc);
-            composite.push(s);
             let cc = digits(&l2[35..36], &mut repairs)[0];
-            c.composite = checks(&composite, cc);
+            // The composite covers the name fields too, whose fillers OCR
+            // reads as letters: their trailing runs of filler look-alikes
+            // are tried as fillers (names are never used, only checked).
+            let office = digits(&l1[30..36], &mut repairs);
+            c.composite = name_fillers(&l1[5..30]).iter().any(|surname| {
+                name_fillers(&l2[13..27]).iter().any(|given| {
+                    let mut composite = b"IDFRA".to_vec();
+                    composite.extend(surname);
+                    composite.extend(&office);
+                    composite.extend(&num);
+                    composite.push(nc);
+                    composite.extend(given);
+                    composite.extend(&b);
+                    composite.push(bc);
+                    composite.push(s);
+                    checks(&composite, cc)
+                })
+            });
             number = num;
             birth = b;
             expiry = None;

@@ -13,6 +13,7 @@ mod gold;
 mod hardening;
 mod ingest_drive;
 mod ingest_kafka;
+mod kyc;
 mod silver_crm;
 mod silver_events;
 mod silver_firebase;
