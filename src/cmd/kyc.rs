@@ -121,6 +121,18 @@ impl Service {
                     .or(cfg.topic.clone())
                     .unwrap_or_else(|| DEFAULT_TOPIC.into());
                 crate::kafka::check_topic(&topic)?;
+                // A missing topic would only show as a delivery timeout.
+                let md = p
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .with_context(|| format!("cannot reach the Kafka brokers {b}"))?;
+                let exists = md.topics().iter().any(|t| {
+                    t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                });
+                anyhow::ensure!(
+                    exists,
+                    "the topic {topic} does not exist on {b}: create it (CONTRACTS C2; `kvt-gen topics` in tests and demos)"
+                );
                 Some((p, topic))
             }
             None => None,

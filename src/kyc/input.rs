@@ -41,7 +41,7 @@ impl fmt::Display for Refused {
             Refused::Empty => f.write_str("the file is empty"),
             Refused::TooLarge { size, limit } => write!(
                 f,
-                "the file is {size} bytes, above the limit of {limit} bytes ([kyc] max_size, KVT_KYC_MAX_SIZE)"
+                "the file is too large: {size} bytes, above the limit of {limit} bytes ([kyc] max_size, KVT_KYC_MAX_SIZE)"
             ),
             Refused::Unsupported { what } => write!(
                 f,

@@ -150,7 +150,18 @@ impl Server {
 /// `curl`: status code and body.
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
-        .args(["-s", "-S", "-D", "-", "-o", "-", "--max-time", "120"])
+        .args([
+            "-s",
+            "-S",
+            "-H",
+            "Expect:",
+            "-D",
+            "-",
+            "-o",
+            "-",
+            "--max-time",
+            "120",
+        ])
         .args(args)
         .output()
         .expect("curl");
@@ -295,6 +306,25 @@ fn verify_prints_the_decision_and_records_the_row_and_the_event() {
     let cases = manifest(dir);
     let adult = cases.iter().find(|c| c["ideal"] == "majeur").unwrap();
     let file = dir.join(adult["file"].as_str().unwrap());
+    // A topic that does not exist: a clear error before any OCR.
+    let mut c = env.kvt();
+    c.env("KVT_NOW", NOW)
+        .env("KVT_KAFKA_BROKERS", &broker.addr)
+        .args(["kyc", "verify"])
+        .arg(&file)
+        .args(["--order-id", "CMD-8", "--dev-key", "--topic", &topic]);
+    let out = run_expect(&mut c, 2);
+    assert!(
+        out.summary()["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{}",
+        out.stdout
+    );
+    kvt::kafka::ClientSettings::new(broker.addr.as_str())
+        .create_topics(std::slice::from_ref(&topic), 3, Duration::from_secs(86_400))
+        .unwrap();
     let sinks = ["--customer-id", "C-42", "--dev-key", "--topic", &topic];
     let mut c = env.kvt();
     c.env("KVT_NOW", NOW)
