@@ -20,6 +20,39 @@ struct Tally {
     ms: Vec<f64>,
 }
 
+impl Tally {
+    fn add(&mut self, birth_right: bool, decision: &str, acceptable: &[String], minor: bool, ms: f64) {
+        self.n += 1;
+        self.birth_right += usize::from(birth_right);
+        self.review += usize::from(decision == "en_attente");
+        self.unacceptable += usize::from(!acceptable.iter().any(|a| a == decision));
+        self.minor_majeur += usize::from(minor && decision == "majeur");
+        self.ms.push(ms);
+    }
+
+    fn merge(&mut self, o: &Tally) {
+        self.n += o.n;
+        self.birth_right += o.birth_right;
+        self.review += o.review;
+        self.unacceptable += o.unacceptable;
+        self.minor_majeur += o.minor_majeur;
+        self.ms.extend(&o.ms);
+    }
+
+    fn row(&mut self, name: &str) -> String {
+        format!(
+            "  {name:12} | {:3} | {} | {} | {:3} | {} | {:6.0} | {:6.0}",
+            self.n,
+            pct(self.birth_right, self.n),
+            pct(self.review, self.n),
+            self.unacceptable,
+            self.minor_majeur,
+            quantile(&mut self.ms, 0.5),
+            quantile(&mut self.ms, 0.95)
+        )
+    }
+}
+
 fn pct(a: usize, n: usize) -> String {
     format!("{:5.1}%", 100.0 * a as f64 / n.max(1) as f64)
 }
@@ -62,12 +95,13 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or("")
             .to_string();
         let entry = kvt.entry(degradation.clone()).or_default();
-        entry.n += 1;
-        entry.ms.push(ms);
-        entry.birth_right += usize::from(ev.birth == Some(birth) && ev.check_digits_ok);
-        entry.review += usize::from(decision == "en_attente");
-        entry.unacceptable += usize::from(!acceptable.contains(&decision));
-        entry.minor_majeur += usize::from(minor && decision == "majeur");
+        entry.add(
+            ev.birth == Some(birth) && ev.check_digits_ok,
+            &decision,
+            &acceptable,
+            minor,
+            ms,
+        );
         if verbose
             && (!acceptable.contains(&decision) || decision == "en_attente" && acceptable.len() > 1)
         {
@@ -131,12 +165,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or("")
                 .to_string();
             let entry = bare.entry(degradation).or_default();
-            entry.n += 1;
-            entry.ms.push(ms);
-            entry.birth_right += usize::from(ev.birth == Some(birth));
-            entry.review += usize::from(decision == "en_attente");
-            entry.unacceptable += usize::from(!acceptable.contains(&decision));
-            entry.minor_majeur += usize::from(minor && decision == "majeur");
+            entry.add(ev.birth == Some(birth), &decision, &acceptable, minor, ms);
         }
     }
     for (name, t) in [("kvt", &mut kvt), ("tesseract-cli", &mut bare)] {
@@ -146,34 +175,10 @@ fn main() -> anyhow::Result<()> {
         println!("{name}: degradation | n | birth date right | review | unacceptable | minor→majeur | p50 ms | p95 ms");
         let mut all = Tally::default();
         for (d, x) in t.iter_mut() {
-            println!(
-                "  {d:12} | {:3} | {} | {} | {:3} | {} | {:6.0} | {:6.0}",
-                x.n,
-                pct(x.birth_right, x.n),
-                pct(x.review, x.n),
-                x.unacceptable,
-                x.minor_majeur,
-                quantile(&mut x.ms, 0.5),
-                quantile(&mut x.ms, 0.95)
-            );
-            all.n += x.n;
-            all.birth_right += x.birth_right;
-            all.review += x.review;
-            all.unacceptable += x.unacceptable;
-            all.minor_majeur += x.minor_majeur;
-            all.ms.extend(&x.ms);
+            println!("{}", x.row(d));
+            all.merge(x);
         }
-        println!(
-            "  {:12} | {:3} | {} | {} | {:3} | {} | {:6.0} | {:6.0}",
-            "ALL",
-            all.n,
-            pct(all.birth_right, all.n),
-            pct(all.review, all.n),
-            all.unacceptable,
-            all.minor_majeur,
-            quantile(&mut all.ms, 0.5),
-            quantile(&mut all.ms, 0.95)
-        );
+        println!("{}", all.row("ALL"));
     }
     Ok(())
 }

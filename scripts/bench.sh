@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks of kvt (make bench). Prints markdown rows for docs/benchmarks.md.
-# Usage: scripts/bench.sh [ingest-drive|ingest-kafka|fraud|silver|silver-SOURCE|silver-history|silver-history-SOURCE|chain|chain-SCALE|chain-history|all]
+# Usage: scripts/bench.sh [ingest-drive|ingest-kafka|fraud|kyc|silver|silver-SOURCE|silver-history|silver-history-SOURCE|chain|chain-SCALE|chain-history|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -577,8 +577,45 @@ for j in map(json.loads, open(f"{d}/soak.jsonl")):
 PY
 }
 
+# kvt kyc: accuracy, review share and per-image latency on one core against the
+# tesseract CLI (and PassportEye when it installs from PyPI), same images, same
+# run; then kvt kyc serve's throughput with every core.
+bench_kyc() {
+  local d=$WORK/kyc
+  rm -rf "$d"; mkdir -p "$d"
+  machine
+  "$BIN/kvt-gen" documents --out "$d/docs" --today 2026-12-03 --set test > /dev/null
+  OMP_THREAD_LIMIT=1 "$BIN/examples/kyc_eval" "$d/docs" 2026-12-03 --tesseract-cli
+  if python3 -m venv "$d/venv" >/dev/null 2>&1 && "$d/venv/bin/pip" install -q passporteye >/dev/null 2>&1; then
+    OMP_THREAD_LIMIT=1 "$d/venv/bin/python" scripts/bench_passporteye.py "$d/docs" 2026-12-03 2>/dev/null
+  else
+    echo "(PassportEye did not install from PyPI: skipped)"
+  fi
+  local port=18099 cores; cores=$(nproc)
+  "$BIN/kvt" -q kyc serve --listen 127.0.0.1:$port --workers "$cores" --queue 200 --timeout 120s > "$d/serve.out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  local start end n
+  start=$(date +%s.%N)
+  n=$(ls "$d"/docs/*.png "$d"/docs/*.jpg | xargs -P $((cores * 2)) -I{} curl -s -H "Expect:" -o /dev/null -w "%{http_code}\n" \
+      -F image=@{} -F order_id=B http://127.0.0.1:$port/kyc/verify | grep -c '^200$')
+  end=$(date +%s.%N)
+  local rss; rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+  kill -TERM $pid; wait $pid || true
+  start_cli=$(date +%s.%N)
+  ls "$d"/docs/*.png "$d"/docs/*.jpg | OMP_THREAD_LIMIT=1 xargs -P "$cores" -I{} tesseract {} - --psm 6 -l eng \
+      -c tessedit_char_whitelist='ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<' > /dev/null 2>&1
+  end_cli=$(date +%s.%N)
+  python3 - "$n" "$start" "$end" "$rss" "$start_cli" "$end_cli" "$cores" <<'PY'
+import sys
+n, s, e, rss, s2, e2, cores = int(sys.argv[1]), *map(float, sys.argv[2:4]), int(sys.argv[4]), *map(float, sys.argv[5:7]), int(sys.argv[7])
+print(f"| kvt kyc serve, {cores} workers, {n} documents from {cores*2} clients | {n/(e-s):.2f} documents/s | peak RSS {rss/1024:.0f} MiB | tesseract CLI, one pass, {cores} processes: {n/(e2-s2):.2f} images/s (no decision, no retry) |")
+PY
+}
+
 case $what in
   ingest-drive) bench_ingest_drive ;;
+  kyc) bench_kyc ;;
   fraud) bench_fraud ;;
   ingest-kafka) bench_ingest_kafka 1; bench_ingest_kafka 5 ;;
   silver) for src in nginx crm logistics kyc firebase payments orders; do
@@ -590,7 +627,7 @@ case $what in
   silver-history) for src in nginx logistics crm kyc; do bench_silver_history "$src"; done ;;
   silver-history-*) bench_silver_history "${what#silver-history-}" ;;
   silver-*) src=${what#silver-}; for scale in 1 10 100; do bench_silver "$src" "$scale"; done ;;
-  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5; bench_fraud
+  all) bench_ingest_drive; bench_ingest_kafka 1; bench_ingest_kafka 5; bench_fraud; bench_kyc
        for src in nginx crm logistics kyc firebase payments orders; do
          for scale in 1 10 100; do bench_silver "$src" "$scale"; done
        done

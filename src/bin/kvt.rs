@@ -44,10 +44,18 @@ fn main() -> ExitCode {
     if matches!(cli.command, kvt::cli::Command::Kyc(_))
         && std::env::var_os("OMP_THREAD_LIMIT").is_none()
     {
-        // One thread per image, parallelism across images (INFRA-FACTS:
-        // Tesseract's OpenMP threads fight each other on a small machine).
-        // Set before any other thread exists.
-        std::env::set_var("OMP_THREAD_LIMIT", "1");
+        // One thread per image, parallelism across images: Tesseract's
+        // OpenMP threads make one image 4× slower on 2 cores (measured,
+        // docs/benchmarks.md). libgomp reads the limit when it is loaded,
+        // before main: run again with it set.
+        use std::os::unix::process::CommandExt;
+        if let Ok(exe) = std::env::current_exe() {
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("OMP_THREAD_LIMIT", "1")
+                .exec();
+            eprintln!("warning: could not re-run with OMP_THREAD_LIMIT=1: {err}");
+        }
     }
     init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()

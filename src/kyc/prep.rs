@@ -461,4 +461,26 @@ mod tests {
         ));
         assert!(decode(b"\xff\xd8\xff\xe0garbage", Format::Jpeg).is_err());
     }
+
+    #[test]
+    fn fuzzed_pdfs_give_an_image_or_an_error_never_a_panic() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&[10, 200, 30, 40, 50, 60]).unwrap();
+        let data = z.finish().unwrap();
+        let mut pdf = b"%PDF-1.4\n1 0 obj << /Subtype /Image /Width 3 /Height 2 /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode >>\nstream\n".to_vec();
+        pdf.extend(&data);
+        pdf.extend(b"\nendstream\nendobj\n");
+        let mut rgb = b"%PDF-1.4\n<< /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode >>\nstream\n\xff\xd8\xff\xe0\0\x10JFIF\nendstream\n".to_vec();
+        rgb.extend(b"%%EOF");
+        let corpus: [&[u8]; 2] = [&pdf, &rgb];
+        let cases = crate::fuzz::cases().min(200_000);
+        let mut m = crate::fuzz::Mutator::new(29, &corpus);
+        for _ in 0..cases {
+            let input = m.input();
+            if let Ok(img) = decode(&input, Format::Pdf) {
+                assert!(img.width() <= MAX_PIXELS_SIDE && img.height() <= MAX_PIXELS_SIDE);
+            }
+        }
+    }
 }

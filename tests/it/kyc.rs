@@ -147,6 +147,14 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A test that fails midway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `curl`: status code and body.
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
