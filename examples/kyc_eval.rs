@@ -21,7 +21,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, birth_right: bool, decision: &str, acceptable: &[String], minor: bool, ms: f64) {
+    fn add(
+        &mut self,
+        birth_right: bool,
+        decision: &str,
+        acceptable: &[String],
+        minor: bool,
+        ms: f64,
+    ) {
         self.n += 1;
         self.birth_right += usize::from(birth_right);
         self.review += usize::from(decision == "en_attente");

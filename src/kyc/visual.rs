@@ -173,7 +173,8 @@ mod tests {
     #[test]
     fn fuzzed_ocr_text_never_panics_and_dates_are_real_dates() {
         let corpus: [&[u8]; 3] = [
-            "Date de naissance / Date of birth\n14.03.2008\nValable jusqu'au 01/02/2031\n".as_bytes(),
+            "Date de naissance / Date of birth\n14.03.2008\nValable jusqu'au 01/02/2031\n"
+                .as_bytes(),
             "PERMIS DE CONDUIRE\n3. 1O.O3.2OO8 4b. 31 12 2030\n".as_bytes(),
             "né le 29.02.2008 — expire 29-02-2031 é".as_bytes(),
         ];
