@@ -138,7 +138,7 @@ demo: deps build clean-demo
 	$(BIN)/kvt-gen documents --out kyc-docs --today $(DEMO_DATE) --set demo > /dev/null && \
 	for f in kyc-docs/*.png kyc-docs/*.jpg; do \
 	  KVT_NOW=$(DEMO_DATE)T12:00:00Z $(BIN)/kvt -q kyc verify $$f --order-id DEMO-$$(basename $$f | cut -c1-3) \
-	    --customer-id C-DEMO --dev-key > kyc.out || exit 2; \
+	    --customer-id C-DEMO --dev-key > kyc.out 2>> kyc.log || exit 2; \
 	  echo "$$(basename $$f): $$(sed -E 's/.*"decision":"([a-z_]+)","reason":("[^"]*"|null).*"age_computed":([0-9]+|null).*/\1 (reason \2, age \3)/' kyc.out)"; \
 	done; \
 	if [ -n "$${KVT_OLTP_URL:-}" ]; then \

@@ -727,6 +727,10 @@ mod tests {
             "from_beginning",
             "from",
             "input",
+            // One document's identifiers: a default in the environment would
+            // attach every document to the same order or customer.
+            "order_id",
+            "customer_id",
         ];
         fn walk(cmd: &clap::Command, exempt: &[&str]) {
             for arg in cmd.get_arguments() {

@@ -725,7 +725,7 @@ pub fn cases(today: NaiveDate, seed: u64, set: Set) -> Vec<Case> {
     } else {
         plan = vec![
             (Kind::Passport, Persona::Adult, Degradation::Clean),
-            (Kind::IdCardTd1, Persona::AlmostAdult, Degradation::Clean),
+            (Kind::Passport, Persona::AlmostAdult, Degradation::Clean),
             (Kind::FrenchId, Persona::Expired, Degradation::Clean),
             (Kind::Passport, Persona::Adult, Degradation::Blur(1.6)),
         ];
