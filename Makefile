@@ -31,7 +31,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config mold clang libclang-dev cmake \
 	libssl-dev zlib1g-dev libtesseract-dev libleptonica-dev \
 	tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra openssl curl ca-certificates time nginx-light \
-	postgresql postgresql-client influxdb fonts-ocr-b fonts-dejavu-core
+	postgresql postgresql-client influxdb fonts-ocr-b fonts-dejavu-core chromium
 
 S3S_FS_VERSION := 0.14.1
 TANSU_VERSION  := 0.6.0
@@ -45,12 +45,13 @@ SOURCES   := nginx firebase kyc crm logistics
 SILVER_SOURCES := crm firebase nginx logistics kyc payments orders
 FRAUD_JOBS := payments orders advanced crossed kyc
 
-.PHONY: help deps apt tools build demo test fmt lint unit bench clean-demo
+.PHONY: help deps apt tools build demo test fmt lint unit bench clean-demo install airflow
 
 help:
 	@echo "make demo   build and run the pipeline on a generated day (results in target/demo/lake)"
 	@echo "make test   fmt check, clippy -D warnings, the whole test suite"
 	@echo "make bench  benchmarks (results go to docs/benchmarks.md by hand)"
+	@echo "make install [PREFIX=/usr/local] [DESTDIR=]  binaries, kvt-step, completions, man page (after make build)"
 
 ## Install missing Debian packages (idempotent: only what dpkg does not have).
 apt:
@@ -157,6 +158,26 @@ demo: deps build clean-demo
 	@echo "  warehouse:          eval \"\$$(scripts/pg.sh start $(PG_DIR))\" && psql \"\$$KVT_WAREHOUSE_URL\" -c '\\dt kvt.*'"
 	@echo "                      (then: scripts/pg.sh stop $(PG_DIR); schema and Metabase: docs/warehouse.md)"
 	@du -sh $(DEMO_DIR)/lake/bronze/* $(DEMO_DIR)/lake/silver/* 2>/dev/null || true
+	@echo
+	@echo "== kvt status: what ran, when, with what result (from the run history in the lake)"
+	@cd $(DEMO_DIR) && KVT_NOW=$(DEMO_DATE)T23:59:00Z $(BIN)/kvt status || test $$? -eq 1
+
+## Install what `make build` built: kvt, kvt-gen, the cron wrapper, shell
+## completions and the man page (both generated from the clap definitions).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install:
+	@test -x $(BIN)/kvt -a -x $(BIN)/kvt-gen || { echo "make install: run 'make build' first ($(BIN)/kvt missing)" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(BIN)/kvt $(BIN)/kvt-gen cron/kvt-step $(DESTDIR)$(PREFIX)/bin/
+	$(BIN)/kvt completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kvt
+	$(BIN)/kvt completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kvt
+	$(BIN)/kvt completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kvt.fish
+	$(BIN)/kvt man > $(DESTDIR)$(PREFIX)/share/man/man1/kvt.1
+	@echo "installed under $(DESTDIR)$(PREFIX): bin/kvt bin/kvt-gen bin/kvt-step, completions, man kvt"
 
 clean-demo:
 	@if [ -d $(PG_DIR) ]; then ./scripts/pg.sh stop $(PG_DIR); \
@@ -169,8 +190,12 @@ fmt:
 lint: apt
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
+## A pinned Apache Airflow in target/airflow/venv (PyPI), for the DAG test.
+airflow:
+	./scripts/airflow.sh install $(TARGET_DIR)/airflow
+
 ## The whole suite. CI=true makes a missing service a failure instead of a skip.
-test: deps fmt lint
+test: deps airflow fmt lint
 	$(CARGO) test --release --all-targets
 
 unit: apt

@@ -102,7 +102,55 @@ pub enum Command {
     /// Age verification from an identity document (OCR of the MRZ), as a command or a service
     #[command(subcommand)]
     Kyc(KycCommand),
+    /// What ran when, with what result, which step is late, who holds a lock
+    #[command(after_long_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
+    /// Print shell completions to stdout (bash, zsh, fish, elvish, powershell)
+    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print the man page kvt(1) (roff) to stdout
+    Man,
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document instead of the table
+    #[arg(long, env = env::STATUS_JSON)]
+    pub json: bool,
+    /// Days of run history to read (the weekly CRM export needs 8)
+    #[arg(long, env = env::STATUS_DAYS, value_name = "N", default_value_t = 8)]
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  kvt status                         # the table: step, state, schedule, due, last run, result
+  kvt status --json | jq '.steps[] | select(.state != \"ok\")'
+  kvt status -q || mail -s 'kvt needs attention' data-team@example.com < /dev/null
+
+States: ok (ran since it was due, exit 0), failed (exit 1 or 2; the error is shown),
+running (a run holds its lock: pid, host, since), pending (due, within [schedule] grace,
+1h by default), late (due and not run), unscheduled (no schedule). Schedules: the
+[sources.X] schedule of each drive source (silver follows its ingestion) and [schedule]
+kafka / gold / load / check (cron, UTC). The history is the lake's _runs/ prefix.
+
+Exit 0 nothing needs attention, 1 a step is late or failed or a lock is stale,
+2 the lake or the configuration cannot be read. Runbook: docs/operations.md.";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  kvt completions bash > /etc/bash_completion.d/kvt
+  kvt completions zsh > \"${fpath[1]}/_kvt\"
+  kvt completions fish > ~/.config/fish/completions/kvt.fish
+
+`make install` installs the bash, zsh and fish completions and the man page.";
 
 #[derive(Debug, Subcommand)]
 pub enum KycCommand {
@@ -350,6 +398,9 @@ Examples:
   # An operator's catalogue instead of the built-in one
   kvt check --catalogue /etc/kvt/checks.toml
 
+  # The HTML report for teams without Metabase (one file, opens offline)
+  kvt check --html /var/www/quality/index.html
+
 Every run and every check's result are stored in kvt.quality_check_runs and
 kvt.quality_check_results (a Metabase question follows the pass rate over time). The
 catalogue, its format and how to add a check: docs/warehouse.md.";
@@ -406,6 +457,10 @@ pub struct CheckArgs {
     /// Print the full report as JSON on stdout, before the summary line
     #[arg(long, env = env::CHECK_JSON)]
     pub json: bool,
+
+    /// Also write a self-contained HTML report (pass rate over time, failing checks, rows per table) to FILE
+    #[arg(long, env = env::CHECK_HTML, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 const GOLD_EXAMPLES: &str = "\

@@ -62,6 +62,10 @@ pub struct Config {
     /// One entry per batch source; adding a source = adding an entry.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// `[airflow]`: read by the DAG factory of `examples/airflow/`, not by kvt.
+    pub airflow: Option<toml::Table>,
     /// Where this configuration came from (a path, or "built-in defaults").
     #[serde(skip)]
     pub origin: String,
@@ -78,6 +82,24 @@ pub struct IngestConfig {
     pub lock_ttl: Option<String>,
     /// Files transferred at the same time (default 4).
     pub concurrency: Option<usize>,
+}
+
+/// `[schedule]`: when the steps without a `[sources.*]` entry are due (cron
+/// expressions, UTC), for `kvt status`. Drive sources use their own
+/// `schedule`; silver is due with its ingestion.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// `kvt ingest kafka` (default `0 0 * * *`; `"off"` at a site without Kafka).
+    pub kafka: Option<String>,
+    /// `kvt gold` (default `30 6 * * *`).
+    pub gold: Option<String>,
+    /// `kvt load` (default `30 6 * * *`).
+    pub load: Option<String>,
+    /// `kvt check` (default `30 6 * * *`).
+    pub check: Option<String>,
+    /// A step not run this long after it was due is late (default 1h).
+    pub grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -406,6 +428,7 @@ impl Config {
             ("drive.timeout", &cfg.drive.timeout),
             ("kafka.idle_timeout", &cfg.kafka.idle_timeout),
             ("kafka.broker_timeout", &cfg.kafka.broker_timeout),
+            ("schedule.grace", &cfg.schedule.grace),
         ] {
             if let Some(v) = value {
                 parse_duration(v).map_err(|message| ConfigError::Parse {
@@ -414,6 +437,10 @@ impl Config {
                 })?;
             }
         }
+        crate::status::validate(&cfg).map_err(|message| ConfigError::Parse {
+            origin: origin.to_string(),
+            message,
+        })?;
         Ok(cfg)
     }
 

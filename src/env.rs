@@ -142,6 +142,12 @@ vars! {
     KYC_RETENTION = "KVT_KYC_RETENTION";
     /// A stale run lock older than this is taken over, by every command, e.g. 6h (default 6h).
     LOCK_TTL = "KVT_LOCK_TTL";
+    /// Days of run history `kvt status` reads (default 8).
+    STATUS_DAYS = "KVT_STATUS_DAYS";
+    /// `kvt status --json`: one JSON document instead of the table.
+    STATUS_JSON = "KVT_STATUS_JSON";
+    /// `kvt check --html`: also write the self-contained HTML quality report to this file.
+    CHECK_HTML = "KVT_CHECK_HTML";
 }
 
 /// The standard variable Google client libraries use for the key file.

@@ -24,6 +24,7 @@ pub mod fraud;
 pub mod fuzz;
 pub mod gen;
 pub mod gold;
+pub mod history;
 pub mod influx;
 pub mod ingest;
 pub mod json;
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod run;
 pub mod secret;
 pub mod silver;
+pub mod status;
 pub mod store;
 pub mod table;
 #[cfg(test)]

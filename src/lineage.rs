@@ -17,7 +17,7 @@ pub const PRODUCER: &str = concat!(
     "https://github.com/kivendtout/kvt/tree/v",
     env!("CARGO_PKG_VERSION")
 );
-const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent";
+const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 
 /// A dataset read or written by a run.
 #[derive(Debug, Clone, Default)]
@@ -142,6 +142,17 @@ pub fn run_event(
         "producer": PRODUCER,
         "schemaURL": SCHEMA_URL,
     })
+}
+
+/// Mark `event` as a child run of `run_id`/`job` (the ParentRunFacet): the
+/// per-table runs of `kvt gold` and `kvt load` under the command's run.
+pub fn with_parent(event: &mut Value, run_id: &str, namespace: &str, job: &str) {
+    event["run"]["facets"]["parent"] = json!({
+        "_producer": PRODUCER,
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet",
+        "run": {"runId": run_id},
+        "job": {"namespace": namespace, "name": job},
+    });
 }
 
 /// Where events go.

@@ -90,6 +90,16 @@ impl Clock {
     }
 }
 
+/// A part of a run with its own lineage (a gold table, a warehouse table):
+/// emitted as a child run (job `<job>.<name>`, with a parent facet) so that
+/// the lineage graph says which inputs each output really came from.
+#[derive(Debug, Clone)]
+pub struct ChildRun {
+    pub name: String,
+    pub inputs: Vec<Dataset>,
+    pub outputs: Vec<Dataset>,
+}
+
 /// What a command did: the status, its own summary fields, the datasets it
 /// read and wrote, and the counters for metrics.
 #[derive(Debug, Clone)]
@@ -100,6 +110,8 @@ pub struct Report {
     pub fields: Map<String, Value>,
     pub inputs: Vec<Dataset>,
     pub outputs: Vec<Dataset>,
+    /// Per-output child runs for lineage (empty for most commands).
+    pub children: Vec<ChildRun>,
     pub rows_in: u64,
     pub rows_out: u64,
     pub rows_rejected: u64,
@@ -115,6 +127,7 @@ impl Report {
             fields: Map::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            children: Vec::new(),
             rows_in: 0,
             rows_out: 0,
             rows_rejected: 0,
@@ -150,6 +163,13 @@ pub trait Step {
     fn lock_store(&self) -> Option<&Store>;
     /// Datasets read and written, for the START event (the report may refine them).
     fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>);
+    /// Each output is attributed to a child run (`Report::children`: a gold
+    /// or warehouse table and exactly what it read), so the command's own
+    /// events list what it reads and no outputs: a lineage graph then never
+    /// links every input to every output.
+    fn outputs_by_child(&self) -> bool {
+        false
+    }
     /// Do the work. An `Err` is exit 2 with its message in the summary.
     fn run(
         &mut self,
@@ -283,7 +303,10 @@ impl RunContext {
             step.name().to_string(),
             step.job(),
         );
-        let (inputs, outputs) = step.datasets();
+        let (inputs, mut outputs) = step.datasets();
+        if step.outputs_by_child() {
+            outputs.clear();
+        }
         self.start(&job, &inputs, &outputs).await;
         let lock = match step.lock_store() {
             None => None,
@@ -312,7 +335,7 @@ impl RunContext {
         if report.inputs.is_empty() {
             report.inputs = inputs;
         }
-        if report.outputs.is_empty() {
+        if report.outputs.is_empty() || step.outputs_by_child() {
             report.outputs = outputs;
         }
         self.finish(&command, &name, &job, report).await
@@ -365,6 +388,37 @@ impl RunContext {
             report.error.as_deref(),
         );
         self.lineage.emit(&ev).await;
+        if report.status != ExitStatus::Error {
+            for child in &report.children {
+                let child_job = format!("{job}.{}", child.name);
+                let run_id =
+                    uuid_from_hash(format!("{}/{child_job}", self.lineage_run_id()).as_bytes());
+                for event in [EventType::Start, EventType::Complete] {
+                    let mut ev = lineage::run_event(
+                        event,
+                        ended,
+                        &run_id,
+                        &self.lineage_namespace,
+                        &child_job,
+                        &child.inputs,
+                        &child.outputs,
+                        None,
+                    );
+                    lineage::with_parent(
+                        &mut ev,
+                        &self.lineage_run_id(),
+                        &self.lineage_namespace,
+                        job,
+                    );
+                    self.lineage.emit(&ev).await;
+                }
+            }
+        }
+        let dry_run = report.fields.get("dry_run").and_then(Value::as_bool) == Some(true);
+        if crate::history::keeps_history(command) && !dry_run {
+            self.record(command, name, job, &report, duration, ended)
+                .await;
+        }
 
         if let Some(dir) = &self.metrics_dir {
             let m = RunMetrics {
@@ -380,6 +434,7 @@ impl RunContext {
                 bytes: report.bytes,
                 duration_secs: duration.as_secs_f64(),
                 finished_at: Utc::now().timestamp(),
+                fields: report.fields.clone(),
             };
             if let Err(e) = metrics::write(dir, &m) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not write metrics textfile");
@@ -395,6 +450,39 @@ impl RunContext {
         }
         print_line(&line);
         report.status
+    }
+
+    /// Keep the run in the lake's history (`kvt status`). Never fails the run.
+    async fn record(
+        &self,
+        command: &str,
+        name: &str,
+        job: &str,
+        report: &Report,
+        duration: Duration,
+        ended: DateTime<Utc>,
+    ) {
+        let rec = crate::history::RunRecord {
+            job: job.to_string(),
+            command: command.to_string(),
+            name: name.to_string(),
+            run_id: self.run_id.clone(),
+            status: report.status.as_str().to_string(),
+            exit_code: report.status.code(),
+            started_at: self.started_at,
+            ended_at: ended,
+            duration_ms: duration.as_millis() as u64,
+            host: crate::lock::hostname(),
+            error: report.error.clone(),
+            summary: report.fields.clone(),
+        };
+        let result = match self.open_store() {
+            Ok(store) => crate::history::write(&store, &rec).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %error_chain(&e), "could not record the run in the lake's history");
+        }
     }
 
     /// A progress bar on stderr, hidden unless stderr is a terminal.

@@ -19,6 +19,7 @@ pub struct CheckStep {
     threshold: f64,
     checks: Vec<check::Check>,
     json: bool,
+    html: Option<std::path::PathBuf>,
 }
 
 pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
@@ -58,6 +59,7 @@ pub fn plan(args: &CheckArgs, ctx: &RunContext) -> anyhow::Result<CheckStep> {
         threshold,
         checks,
         json: args.json,
+        html: args.html.clone(),
     })
 }
 
@@ -104,6 +106,11 @@ impl Step for CheckStep {
         if self.json {
             print_line(&serde_json::json!({ "verdict": v, "checks": results }).to_string());
         }
+        if let Some(path) = &self.html {
+            let html = html_report(&client, &self.schema, &results, &v, ctx).await?;
+            write_atomically(path, html.as_bytes())
+                .with_context(|| format!("writing the HTML report {}", path.display()))?;
+        }
         let failing: Vec<String> = results
             .iter()
             .filter(|r| !r.passed)
@@ -139,6 +146,9 @@ impl Step for CheckStep {
             .field("pass_rate", (v.pass_rate * 10_000.0).round() / 10_000.0)
             .field("threshold", v.threshold)
             .field("failing", failing);
+        if let Some(path) = &self.html {
+            report.field("html", path.display().to_string());
+        }
         report.rows_in = v.checks_run as u64;
         report.rows_out = v.checks_passed as u64;
         report.rows_rejected = v.checks_failed as u64;
@@ -147,6 +157,76 @@ impl Step for CheckStep {
         report.outputs = outputs;
         Ok(report)
     }
+}
+
+/// The data of the HTML report: this run's results, the pass-rate history
+/// (the last 90 runs of `quality_check_runs`) and every table's row count.
+async fn html_report(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    results: &[check::Outcome],
+    v: &check::Verdict,
+    ctx: &RunContext,
+) -> anyhow::Result<String> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT finished_at, pass_rate, threshold FROM (
+                   SELECT finished_at, pass_rate, threshold FROM {schema}.quality_check_runs
+                   WHERE finished_at IS NOT NULL AND pass_rate IS NOT NULL
+                   ORDER BY finished_at DESC LIMIT 90) t
+                 ORDER BY finished_at"
+            ),
+            &[],
+        )
+        .await
+        .context("reading the pass-rate history")?;
+    let history: Vec<(chrono::DateTime<chrono::Utc>, f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get::<_, Option<f64>>(2).unwrap_or(v.threshold),
+            )
+        })
+        .collect();
+    let mut tables = Vec::new();
+    for t in crate::gold::TABLES {
+        let n = client
+            .query_one(&format!("SELECT count(*) FROM {schema}.{}", t.name), &[])
+            .await
+            .ok()
+            .map(|r| r.get::<_, i64>(0));
+        tables.push((t.name.to_string(), n));
+    }
+    Ok(crate::warehouse::report::render(
+        &crate::warehouse::report::HtmlReport {
+            generated_at: ctx.clock.now(),
+            schema,
+            run_id: &ctx.run_id,
+            verdict: v,
+            results,
+            history: &history,
+            tables: &tables,
+        },
+    ))
+}
+
+/// Write a file whole or not at all (temporary file in the same directory, then rename).
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 pub async fn run(args: &CheckArgs, ctx: &RunContext) -> ExitStatus {

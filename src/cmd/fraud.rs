@@ -302,6 +302,8 @@ struct Stats {
     broker_down_since: AtomicI64,
     producer_failures: AtomicU64,
     influx: std::sync::OnceLock<Arc<crate::influx::WriterStats>>,
+    /// Messages behind the end of each input partition, at the last checkpoint.
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Stats {
@@ -478,6 +480,18 @@ impl Stats {
                     s,
                     "kvt_fraud_influx_points_total{{{l},result=\"{result}\"}} {}",
                     n.load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "# HELP kvt_fraud_consumer_lag_messages Messages between the job's position and the end of each input partition, at the last checkpoint.\n# TYPE kvt_fraud_consumer_lag_messages gauge"
+        );
+        if let Ok(lag) = self.lag.lock() {
+            for ((topic, p), n) in lag.iter() {
+                let _ = writeln!(
+                    s,
+                    "kvt_fraud_consumer_lag_messages{{{l},topic=\"{topic}\",partition=\"{p}\"}} {n}"
                 );
             }
         }
@@ -1364,6 +1378,14 @@ impl FraudRun {
             tracing::warn!("committing offsets to group `{}`: {e}", self.group);
         }
         let s = &r.stats;
+        // Consumer lag from the high watermarks librdkafka last saw (no request).
+        if let Ok(mut lag) = s.lag.lock() {
+            for ((t, p), o) in pos {
+                if let Some(high) = crate::kafka::cached_high_watermark(consumer, t, *p) {
+                    lag.insert((t.clone(), *p), (high - o).max(0));
+                }
+            }
+        }
         s.checkpoints.fetch_add(1, Ordering::Relaxed);
         s.last_checkpoint.store(now_ms(), Ordering::Relaxed);
         s.checkpoint_bytes.store(len, Ordering::Relaxed);

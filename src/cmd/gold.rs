@@ -7,7 +7,7 @@ use polars::prelude::*;
 use crate::cli::GoldArgs;
 use crate::gold::{self, Ctx, TableDef};
 use crate::lineage::Dataset;
-use crate::run::{ExitStatus, Report, RunContext, Step};
+use crate::run::{ChildRun, ExitStatus, Report, RunContext, Step};
 use crate::store::{layout, Store};
 use crate::table::{self, Writer, Zone};
 
@@ -44,6 +44,9 @@ impl Step for GoldStep {
     fn lock_store(&self) -> Option<&Store> {
         Some(&self.store)
     }
+    fn outputs_by_child(&self) -> bool {
+        true
+    }
     fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
         let inputs = gold::inputs::specs()
             .iter()
@@ -63,6 +66,7 @@ impl Step for GoldStep {
         let mut writer = Writer::new(&self.store, Zone::Gold);
         let mut rows = serde_json::Map::new();
         let mut outputs = Vec::new();
+        let mut children = Vec::new();
         for t in &self.tables {
             let started = std::time::Instant::now();
             let lf = (t.build)(&silver, &self.ctx);
@@ -106,6 +110,14 @@ impl Step for GoldStep {
             let mut d = self.store.dataset(&layout::table("gold", t.name));
             d.rows = Some(n as u64);
             d.bytes = Some(writer.bytes - before);
+            children.push(ChildRun {
+                name: t.name.to_string(),
+                inputs: gold::reads(t)
+                    .into_iter()
+                    .map(|s| self.store.dataset(&layout::silver_table(s)))
+                    .collect(),
+                outputs: vec![d.clone()],
+            });
             outputs.push(d);
             pb.inc(1);
         }
@@ -137,6 +149,7 @@ impl Step for GoldStep {
         let (inputs, _) = self.datasets();
         report.inputs = inputs;
         report.outputs = outputs;
+        report.children = children;
         Ok(report)
     }
 }

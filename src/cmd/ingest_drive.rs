@@ -127,9 +127,20 @@ impl Step for Job {
         report.rows_out = outcome.transferred as u64;
         report.rows_rejected = outcome.refused.len() as u64;
         report.bytes = outcome.bytes;
-        let (inputs, mut outputs) = self.datasets();
+        let (mut inputs, mut outputs) = self.datasets();
         outputs[0].rows = Some(outcome.transferred as u64);
         outputs[0].bytes = Some(outcome.bytes);
+        // Each file landed, and the bronze object it became: lineage from
+        // a source file to what it feeds (OPS-10).
+        let origin = self.source.origin().to_string();
+        for (path, size) in &outcome.landed_files {
+            let mut d = Dataset::new(origin.clone(), path.clone());
+            d.bytes = Some(*size);
+            inputs.push(d);
+        }
+        for key in &outcome.landed {
+            outputs.push(self.store.dataset(key));
+        }
         report.inputs = inputs;
         report.outputs = outputs;
         Ok(report)

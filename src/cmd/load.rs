@@ -7,7 +7,7 @@ use polars::prelude::LazyFrame;
 
 use crate::cli::LoadArgs;
 use crate::lineage::Dataset;
-use crate::run::{ExitStatus, Report, RunContext, Step};
+use crate::run::{ChildRun, ExitStatus, Report, RunContext, Step};
 use crate::secret::{redact_url, Secret};
 use crate::store::{layout, Store};
 use crate::table::{self, Zone};
@@ -69,6 +69,9 @@ impl Step for LoadStep {
     }
     fn lock_store(&self) -> Option<&Store> {
         Some(&self.store)
+    }
+    fn outputs_by_child(&self) -> bool {
+        true
     }
     fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>) {
         let ns = warehouse_namespace(&self.settings.warehouse);
@@ -141,6 +144,16 @@ impl Step for LoadStep {
         for (d, (_, n)) in outputs.iter_mut().zip(&out.tables) {
             d.rows = Some(*n);
         }
+        report.children = inputs
+            .iter()
+            .zip(&outputs)
+            .zip(crate::gold::TABLES)
+            .map(|((i, o), t)| ChildRun {
+                name: t.name.to_string(),
+                inputs: vec![i.clone()],
+                outputs: vec![o.clone()],
+            })
+            .collect();
         report.inputs = inputs;
         report.outputs = outputs;
         Ok(report)

@@ -8,6 +8,7 @@ pub mod ingest_kafka;
 pub mod kyc;
 pub mod load;
 pub mod silver;
+pub mod status;
 
 use crate::cli::{Cli, Command, FraudCommand, IngestCommand, KycCommand};
 use crate::config::Config;
@@ -34,12 +35,21 @@ impl Command {
             Command::Kyc(KycCommand::Serve(_)) => ("kyc serve", String::new()),
             Command::Kyc(KycCommand::Purge(_)) => ("kyc purge", String::new()),
             Command::Kyc(KycCommand::Erase(_)) => ("kyc erase", String::new()),
+            Command::Status(_) => ("status", String::new()),
+            Command::Completions(_) => ("completions", String::new()),
+            Command::Man => ("man", String::new()),
         }
     }
 }
 
 /// Run the parsed command line to completion and say how it ended.
 pub async fn run(cli: &Cli) -> ExitStatus {
+    // Generated from the CLI definition: no configuration, no lake.
+    match &cli.command {
+        Command::Completions(a) => return print_completions(a.shell),
+        Command::Man => return print_man(),
+        _ => {}
+    }
     let (command, name) = cli.command.describe();
     let ctx = match Config::load(cli.global.config.as_deref())
         .map_err(anyhow::Error::from)
@@ -62,5 +72,25 @@ pub async fn run(cli: &Cli) -> ExitStatus {
         Command::Check(a) => check::run(a, &ctx).await,
         Command::Fraud(FraudCommand::Run(a)) => fraud::run(a, &ctx).await,
         Command::Kyc(k) => kyc::run(k, &ctx).await,
+        Command::Status(a) => status::run(a, &ctx).await,
+        Command::Completions(_) | Command::Man => unreachable!("handled above"),
+    }
+}
+
+fn print_completions(shell: clap_complete::Shell) -> ExitStatus {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "kvt", &mut std::io::stdout());
+    ExitStatus::Success
+}
+
+fn print_man() -> ExitStatus {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+        Ok(()) => ExitStatus::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        Err(e) => {
+            eprintln!("kvt man: {e}");
+            ExitStatus::Error
+        }
     }
 }

@@ -82,7 +82,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
                 .alias("premiere_commande"),
         ]);
     let app = s
-        .firebase
+        .firebase()
         .clone()
         .filter(col("is_anonymous").not().and(col("user_id").is_not_null()))
         .group_by([col("user_id")])
@@ -94,7 +94,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
                 .alias("nb_sessions_app"),
         ]);
     let crm = s
-        .crm
+        .crm()
         .clone()
         .filter(col("customer_id").is_not_null())
         .group_by_stable([col("customer_id")])
@@ -116,19 +116,19 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let ids = |lf: &LazyFrame, c: &str| lf.clone().select([col(c).alias("customer_id")]);
     let customers = concat(
         [
-            ids(&s.crm, "customer_id"),
-            ids(&s.orders, "customer_id"),
-            ids(&s.payments, "customer_id"),
-            ids(&s.logistics, "customer_id"),
-            ids(&s.kyc, "customer_id"),
-            s.firebase
+            ids(s.crm(), "customer_id"),
+            ids(s.orders(), "customer_id"),
+            ids(s.payments(), "customer_id"),
+            ids(s.logistics(), "customer_id"),
+            ids(s.kyc(), "customer_id"),
+            s.firebase()
                 .clone()
                 .filter(col("is_anonymous").not())
                 .select([col("user_id").alias("customer_id")]),
         ],
         UnionArgs::default(),
     )
-    .unwrap_or_else(|_| ids(&s.crm, "customer_id"))
+    .unwrap_or_else(|_| ids(s.crm(), "customer_id"))
     .filter(col("customer_id").is_not_null())
     .group_by([col("customer_id")])
     .agg([len().alias("_n")])

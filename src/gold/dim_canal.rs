@@ -31,7 +31,7 @@ pub fn channel_type(name: Expr) -> Expr {
 
 /// Each CRM customer's channel key (`customer_id`, `canal_id`).
 pub fn customer_channel(s: &Silver) -> LazyFrame {
-    s.crm
+    s.crm()
         .clone()
         .filter(col("customer_id").is_not_null())
         .select([
@@ -43,7 +43,7 @@ pub fn customer_channel(s: &Silver) -> LazyFrame {
 }
 
 pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
-    s.crm
+    s.crm()
         .clone()
         .filter(col("canal_acquisition").is_not_null())
         .group_by([col("canal_acquisition")])

@@ -29,7 +29,7 @@ fn age_band(age: Expr) -> Expr {
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let crm = s
-        .crm
+        .crm()
         .clone()
         .filter(col("customer_id").is_not_null())
         .group_by_stable([col("customer_id")])

@@ -33,7 +33,7 @@ pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
         .group_by_stable([col("product_id")])
         .agg([col("category").first().alias("categorie")]);
     let viewed = s
-        .firebase
+        .firebase()
         .clone()
         .filter(col("product_id").is_not_null())
         .group_by([col("product_id")])

@@ -13,7 +13,7 @@ use super::Ctx;
 
 pub fn build(s: &Silver, _ctx: &Ctx) -> LazyFrame {
     let parcels = s
-        .logistics
+        .logistics()
         .clone()
         .filter(col("transporteur").is_not_null());
     let methods = parcels

@@ -16,7 +16,7 @@ use super::{dim_canal, Ctx};
 /// Orders: one row per `order_id`, from its `created` event, with its latest status.
 pub fn orders(s: &Silver) -> LazyFrame {
     let created = s
-        .orders
+        .orders()
         .clone()
         .filter(col("event_type").eq(lit("created")))
         .sort(["order_id", "event_time"], SortMultipleOptions::default())
@@ -35,7 +35,7 @@ pub fn orders(s: &Silver) -> LazyFrame {
             col("channel").first(),
         ]);
     let last = s
-        .orders
+        .orders()
         .clone()
         .sort(["order_id", "event_time"], SortMultipleOptions::default())
         .group_by_stable([col("order_id")])

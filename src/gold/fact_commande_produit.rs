@@ -13,7 +13,7 @@ use super::Ctx;
 /// table that reads order lines reads them from here, so none counts a line
 /// twice.
 pub fn lines(s: &Silver) -> LazyFrame {
-    s.order_items
+    s.order_items()
         .clone()
         .filter(col("line_number").is_not_null())
         .sort(

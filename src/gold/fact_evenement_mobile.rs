@@ -18,7 +18,7 @@ pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
         .cast(DataType::Float64)
         / lit(1000.0))
     .over([col("session_id")]);
-    s.firebase
+    s.firebase()
         .clone()
         .filter(col("event_id").is_not_null())
         .with_column(

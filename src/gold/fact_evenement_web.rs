@@ -12,7 +12,7 @@ use super::Ctx;
 
 /// The nginx rows with their endpoint.
 pub fn requests(s: &Silver) -> LazyFrame {
-    s.nginx.clone().with_column(
+    s.nginx().clone().with_column(
         concat_str(
             [
                 col("method").fill_null(lit("-")),

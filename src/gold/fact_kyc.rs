@@ -9,7 +9,7 @@ use super::inputs::Silver;
 use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
-    s.kyc
+    s.kyc()
         .clone()
         .filter(col("kyc_ref").is_not_null())
         .select([

@@ -13,7 +13,7 @@ use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let known = super::fact_commande::known(s);
-    s.logistics
+    s.logistics()
         .clone()
         .filter(col("livraison_id").is_not_null())
         .left_join(known, col("order_id"), col("order_id"))

@@ -11,7 +11,7 @@ use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let known = super::fact_commande::known(s);
-    s.payments
+    s.payments()
         .clone()
         .filter(col("payment_id").is_not_null())
         .sort(["payment_id", "event_time"], SortMultipleOptions::default())

@@ -181,16 +181,55 @@ pub const UNKNOWN_CARRIER: &str = "inconnu";
 
 /// The silver inputs of a gold run.
 pub struct Silver {
-    pub crm: LazyFrame,
-    pub orders: LazyFrame,
-    pub order_items: LazyFrame,
-    pub payments: LazyFrame,
-    pub logistics: LazyFrame,
-    pub kyc: LazyFrame,
-    pub nginx: LazyFrame,
-    pub firebase: LazyFrame,
+    crm: LazyFrame,
+    orders: LazyFrame,
+    order_items: LazyFrame,
+    payments: LazyFrame,
+    logistics: LazyFrame,
+    kyc: LazyFrame,
+    nginx: LazyFrame,
+    firebase: LazyFrame,
     /// Optional tables that were not found (their aggregates are empty).
     pub missing: Vec<&'static str>,
+    /// The inputs a builder asked for: what a gold table reads (`gold::reads`).
+    used: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+}
+
+macro_rules! inputs {
+    ($($table:ident),*) => {
+        impl Silver {
+            $(
+                #[doc = concat!("Silver `", stringify!($table), "` (recorded as read).")]
+                pub fn $table(&self) -> &LazyFrame {
+                    if let Ok(mut u) = self.used.lock() {
+                        u.insert(stringify!($table));
+                    }
+                    &self.$table
+                }
+            )*
+        }
+    };
+}
+
+inputs!(
+    crm,
+    orders,
+    order_items,
+    payments,
+    logistics,
+    kyc,
+    nginx,
+    firebase
+);
+
+impl Silver {
+    /// The silver tables read since this `Silver` was assembled.
+    pub fn used(&self) -> Vec<&'static str> {
+        self.used
+            .lock()
+            .map(|u| u.iter().copied().collect())
+            .unwrap_or_default()
+    }
 }
 
 fn empty(spec: &Spec) -> LazyFrame {
@@ -268,5 +307,6 @@ pub fn assemble(
         nginx: take("nginx"),
         firebase: take("firebase"),
         missing,
+        used: Default::default(),
     }
 }

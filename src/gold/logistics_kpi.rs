@@ -23,7 +23,7 @@ use super::Ctx;
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     super::fact_livraison::build(s, ctx)
         .join(
-            s.logistics.clone().select([
+            s.logistics().clone().select([
                 col("livraison_id").alias("code_livraison"),
                 col("transporteur"),
             ]),

@@ -75,6 +75,17 @@ pub struct TableDef {
     pub build: fn(&Silver, &Ctx) -> LazyFrame,
 }
 
+/// The silver tables a gold table is built from: recorded while its plan is
+/// built (lazily, on empty inputs), so it is always what the code reads.
+pub fn reads(t: &TableDef) -> Vec<&'static str> {
+    let silver = inputs::assemble(Default::default(), Vec::new());
+    let ctx = Ctx {
+        as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+    };
+    let _plan = (t.build)(&silver, &ctx);
+    silver.used()
+}
+
 fn dim_pays(_: &Silver, _: &Ctx) -> LazyFrame {
     dim_pays::build()
 }

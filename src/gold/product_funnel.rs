@@ -21,7 +21,7 @@ use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let app = s
-        .firebase
+        .firebase()
         .clone()
         .filter(col("product_id").is_not_null())
         .group_by([

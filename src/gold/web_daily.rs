@@ -16,7 +16,7 @@ use super::Ctx;
 
 pub fn build(s: &Silver, ctx: &Ctx) -> LazyFrame {
     let fam = |f: &str| count_if(col("status_family").eq(lit(f.to_string())));
-    s.nginx
+    s.nginx()
         .clone()
         .group_by([col("log_date")])
         .agg([

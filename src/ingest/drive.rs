@@ -139,6 +139,8 @@ pub struct Outcome {
     pub recovered: usize,
     pub error: Option<String>,
     pub landed: Vec<Key>,
+    /// Path in the source folder and size of each file landed (lineage inputs).
+    pub landed_files: Vec<(String, u64)>,
 }
 
 impl Outcome {
@@ -272,6 +274,8 @@ async fn attempt_once(
                     out.bytes += entry.size;
                 }
                 out.landed.push(entry.key.clone());
+                out.landed_files
+                    .push((entry.source_path.clone(), entry.size));
                 landed.push(entry);
             }
             Err(e) => {

@@ -5,6 +5,7 @@
 //! bronze/_manifests/<source>.jsonl                                one line per landed object
 //! bronze/kafka/<topic>/event_date=YYYY-MM-DD/<topic>-<partition>-<first>-<last>.jsonl
 //! _locks/<command>/<name>.lock                                    run locks (one run at a time)
+//! _runs/date=YYYY-MM-DD/<job>/<HHMMSSmmm>-<run id>.json            run history (`kvt status`)
 //! ```
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -162,6 +163,52 @@ pub fn silver_rejects(source: &str, bronze_key: &str) -> Key {
 /// The manifest of a source: one JSON line per landed object.
 pub fn bronze_manifest(source: &str) -> Key {
     Key::new(format!("bronze/_manifests/{source}.jsonl"))
+}
+
+/// The run records of one UTC day (`kvt status`, audit).
+pub fn runs_day(day: NaiveDate) -> Key {
+    Key::new(format!("_runs/date={day}"))
+}
+
+/// One run record: `_runs/date=YYYY-MM-DD/<job>/<HHMMSSmmm>-<run id>.json`
+/// (the day and time the run ended, UTC).
+pub fn run_record(ended: DateTime<Utc>, job: &str, run_id: &str) -> Key {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(100)
+            .collect::<String>()
+    };
+    Key::new(format!(
+        "_runs/date={}/{}/{}-{}.json",
+        ended.date_naive(),
+        clean(job),
+        ended.format("%H%M%S%3f"),
+        clean(run_id)
+    ))
+}
+
+/// The prefix of every run lock.
+pub fn locks() -> Key {
+    Key::new("_locks")
+}
+
+/// The command and name of a lock key (`_locks/silver-nginx/nginx.lock` →
+/// `silver nginx`, `nginx`); `None` for anything else under `_locks/`.
+pub fn parse_lock(key: &Key) -> Option<(String, String)> {
+    let rest = key.as_str().strip_prefix("_locks/")?;
+    let (command, file) = rest.split_once('/')?;
+    let name = file.strip_suffix(".lock")?;
+    if name.contains('/') {
+        return None;
+    }
+    Some((command.replace('-', " "), name.to_string()))
 }
 
 /// The run lock of a command on one name (source, topic set…).

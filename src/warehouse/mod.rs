@@ -6,6 +6,7 @@
 pub mod check;
 pub mod copy;
 pub mod load;
+pub mod report;
 
 use std::time::Duration;
 

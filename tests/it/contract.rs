@@ -231,15 +231,15 @@ fn metrics_textfile_is_written() {
     let text =
         std::fs::read_to_string(env.path().join("metrics/kvt_ingest_drive_crm.prom")).unwrap();
     assert!(
-        text.contains("kvt_run_success{command=\"ingest drive\",name=\"crm\"} 1"),
+        text.contains("kvt_ingest_drive_success{source=\"crm\"} 1"),
         "{text}"
     );
     assert!(
-        text.contains("kvt_run_bytes{command=\"ingest drive\",name=\"crm\"} 2"),
+        text.contains("kvt_ingest_drive_bytes{source=\"crm\"} 2"),
         "{text}"
     );
     assert!(
-        text.contains("kvt_last_success_timestamp_seconds"),
+        text.contains("kvt_ingest_drive_last_success_timestamp_seconds{source=\"crm\"}"),
         "{text}"
     );
 }

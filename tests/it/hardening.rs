@@ -333,9 +333,13 @@ fn lineage_follows_a_file_from_the_drop_to_its_silver_table() {
         .filter(|e| e["eventType"] == "COMPLETE")
         .collect();
     assert_eq!(complete.len(), 2);
+    // Ingestion writes the bronze prefix (and each object landed, D-111);
+    // silver reads that prefix.
     let ingest_out = datasets(complete[0], "outputs");
     let silver_in = datasets(complete[1], "inputs");
-    assert_eq!(ingest_out, silver_in, "the graph connects");
+    assert_eq!(ingest_out[..1], silver_in[..], "the graph connects");
+    assert_eq!(ingest_out.len(), 2, "{ingest_out:?}");
+    assert!(ingest_out[1].1.ends_with(".csv") && ingest_out[1].1.starts_with(&ingest_out[0].1));
     // OpenLineage naming for a local object store: namespace `file`, absolute path.
     let (ns, name) = &ingest_out[0];
     assert_eq!(ns, "file");
@@ -347,7 +351,7 @@ fn lineage_follows_a_file_from_the_drop_to_its_silver_table() {
     );
 }
 
-/// Regression (issue 7): an exit-1 run reported `kvt_run_success 1` and
+/// Regression (issue 7): an exit-1 run reported success 1 (`kvt_silver_success` now) and
 /// refreshed the last-success time.
 #[test]
 fn a_rejected_run_is_not_a_success_in_the_metrics() {
@@ -371,12 +375,12 @@ fn a_rejected_run_is_not_a_success_in_the_metrics() {
     let file = metrics.join("kvt_silver_nginx_nginx.prom");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        text.contains("kvt_run_success{command=\"silver nginx\",name=\"nginx\"} 1"),
+        text.contains("kvt_silver_success{source=\"nginx\"} 1"),
         "{text}"
     );
     let last = |t: &str| {
         t.lines()
-            .find(|l| l.starts_with("kvt_last_success_timestamp_seconds{"))
+            .find(|l| l.starts_with("kvt_silver_last_success_timestamp_seconds{"))
             .unwrap()
             .to_string()
     };
@@ -397,11 +401,11 @@ fn a_rejected_run_is_not_a_success_in_the_metrics() {
     );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        text.contains("kvt_run_success{command=\"silver nginx\",name=\"nginx\"} 0"),
+        text.contains("kvt_silver_success{source=\"nginx\"} 0"),
         "{text}"
     );
     assert!(
-        text.contains("kvt_run_exit_code{command=\"silver nginx\",name=\"nginx\"} 1"),
+        text.contains("kvt_silver_exit_code{source=\"nginx\"} 1"),
         "{text}"
     );
     assert_eq!(last(&text), first_success, "last success not refreshed");

@@ -14,6 +14,7 @@ mod hardening;
 mod ingest_drive;
 mod ingest_kafka;
 mod kyc;
+mod ops;
 mod silver_crm;
 mod silver_events;
 mod silver_firebase;

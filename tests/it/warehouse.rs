@@ -307,3 +307,86 @@ fn the_gate_fails_below_the_threshold_and_passes_at_it() {
     let s = check(&env, &url, &[], 0).summary();
     assert!(s["checks_passed"].as_u64().unwrap() + 2 <= clean, "{s}");
 }
+
+/// The browser a user opens the report with: Debian's Chromium, headless.
+fn chromium() -> Option<std::path::PathBuf> {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+}
+
+#[test]
+fn the_html_report_draws_the_pass_rate_in_a_real_browser() {
+    let Some((env, _pg, url)) = setup("wh_html") else {
+        return;
+    };
+    let Some(browser) = chromium() else {
+        assert!(
+            !crate::common::in_ci(),
+            "chromium is not installed (make apt installs it)"
+        );
+        eprintln!("chromium not installed: HTML report not rendered");
+        return;
+    };
+    load(&env, &url, &[], 0);
+    // Two earlier runs, then the one that writes the report: three points.
+    for _ in 0..2 {
+        let out = run(env
+            .kvt()
+            .env("KVT_NOW", NOW)
+            .env("KVT_WAREHOUSE_URL", &url)
+            .arg("check"));
+        assert!(out.code == 0 || out.code == 1, "{out:?}");
+    }
+    let html = env.path().join("reports/quality.html");
+    let out = run(env
+        .kvt()
+        .env("KVT_NOW", NOW)
+        .env("KVT_WAREHOUSE_URL", &url)
+        .args(["check", "--html"])
+        .arg(&html));
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    assert_eq!(out.summary()["html"], html.display().to_string());
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        text.contains("<td>fact_commande</td>"),
+        "row counts per table"
+    );
+    assert!(
+        !text.contains("src=") && !text.contains("href="),
+        "self-contained"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let dom = std::process::Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.status.success() && !dom_text.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let attr = |name: &str| -> u64 {
+        let at = dom_text
+            .find(&format!("{name}=\""))
+            .unwrap_or_else(|| panic!("the chart script did not run (no {name}):\n{dom_text}"));
+        let rest = &dom_text[at + name.len() + 2..];
+        rest[..rest.find('"').unwrap()].parse().unwrap()
+    };
+    assert_eq!(attr("data-points"), 3, "one point per check run");
+    assert!(attr("data-painted") > 200, "the pass-rate line is drawn");
+}
