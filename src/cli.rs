@@ -474,6 +474,10 @@ Examples:
   # Rebuild the star schema and the customer view
   kvt gold --domain star --domain customer
 
+  # Two scheduler workers, two sets of tables, in parallel (one lock per table)
+  kvt gold --table fact_evenement_web,gold_web_quotidien,gold_web_endpoints
+  kvt gold --table fact_paiement
+
 Every table is rebuilt whole from silver: the same silver gives the same files, and
 surrogate keys never change for the same customer, product or carrier. All parts are
 written before any table is switched, so a failed run leaves yesterday's gold. Silver
@@ -487,6 +491,10 @@ pub struct GoldArgs {
     /// Build only these domains (repeat, or comma-separate) [default: all]
     #[arg(long = "domain", env = env::GOLD_DOMAINS, value_enum, value_delimiter = ',')]
     pub domains: Vec<crate::gold::Domain>,
+
+    /// Only these gold tables (repeatable or comma-separated; with --domain, both sets). Each table has its own lock: workers building different tables run in parallel
+    #[arg(long = "table", env = env::GOLD_TABLES, value_name = "TABLE", value_delimiter = ',')]
+    pub tables: Vec<String>,
 
     /// Reference date of recency, churn and rolling windows (YYYY-MM-DD) [default: the run's date in Europe/Paris]
     #[arg(long, env = env::AS_OF, value_name = "DATE")]

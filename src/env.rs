@@ -104,6 +104,8 @@ vars! {
     CHECK_JSON = "KVT_CHECK_JSON";
     /// Gold domains to build, comma-separated (default all).
     GOLD_DOMAINS = "KVT_GOLD_DOMAINS";
+    /// Gold tables `kvt gold` builds, comma-separated (default all; with KVT_GOLD_DOMAINS, both sets).
+    GOLD_TABLES = "KVT_GOLD_TABLES";
     /// Reference date of `kvt gold` (YYYY-MM-DD; default the run's date in Europe/Paris).
     AS_OF = "KVT_AS_OF";
     /// `/metrics` and `/health` address of `kvt fraud run`, e.g. 127.0.0.1:9464 (default: none).

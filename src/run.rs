@@ -161,6 +161,12 @@ pub trait Step {
     }
     /// The store holding the run lock; `None` runs without a lock (dry runs).
     fn lock_store(&self) -> Option<&Store>;
+    /// The locks the run takes under its command (`_locks/<command>/<name>.lock`):
+    /// by default one, its name; a partitioned step takes one per partition
+    /// it writes, so that runs on other partitions proceed in parallel.
+    fn lock_names(&self) -> Vec<String> {
+        vec![self.name().to_string()]
+    }
     /// Datasets read and written, for the START event (the report may refine them).
     fn datasets(&self) -> (Vec<Dataset>, Vec<Dataset>);
     /// Each output is attributed to a child run (`Report::children`: a gold
@@ -308,28 +314,36 @@ impl RunContext {
             outputs.clear();
         }
         self.start(&job, &inputs, &outputs).await;
-        let lock = match step.lock_store() {
-            None => None,
-            Some(store) => match RunLock::acquire(
-                store,
-                &command,
-                &name,
-                &self.run_id,
-                self.clock.now(),
-                self.lock_ttl,
-            )
-            .await
-            {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    let mut r = Report::failed(&anyhow::Error::from(e));
-                    (r.inputs, r.outputs) = (inputs, outputs);
-                    return self.finish(&command, &name, &job, r).await;
+        let mut locks = Vec::new();
+        if let Some(store) = step.lock_store() {
+            let mut names = step.lock_names();
+            names.sort();
+            names.dedup();
+            for lock_name in names {
+                match RunLock::acquire(
+                    store,
+                    &command,
+                    &lock_name,
+                    &self.run_id,
+                    self.clock.now(),
+                    self.lock_ttl,
+                )
+                .await
+                {
+                    Ok(l) => locks.push(l),
+                    Err(e) => {
+                        for l in locks {
+                            l.release().await;
+                        }
+                        let mut r = Report::failed(&anyhow::Error::from(e));
+                        (r.inputs, r.outputs) = (inputs, outputs);
+                        return self.finish(&command, &name, &job, r).await;
+                    }
                 }
-            },
-        };
+            }
+        }
         let mut report = step.run(self).await.unwrap_or_else(|e| Report::failed(&e));
-        if let Some(l) = lock {
+        for l in locks {
             l.release().await;
         }
         if report.inputs.is_empty() {

@@ -18,19 +18,40 @@ pub struct GoldStep {
     store: Store,
     ctx: Ctx,
     tables: Vec<&'static TableDef>,
+    /// Empty for every table, else the selected tables (metrics, history).
+    name: String,
 }
 
 pub fn plan(args: &GoldArgs, ctx: &RunContext) -> anyhow::Result<GoldStep> {
     let as_of = args.as_of.unwrap_or_else(|| crate::cmd::silver::today(ctx));
     let domains: BTreeSet<u8> = args.domains.iter().map(|d| *d as u8).collect();
-    let tables = gold::TABLES
+    let named: BTreeSet<&str> = args.tables.iter().map(|t| t.trim()).collect();
+    for t in &named {
+        anyhow::ensure!(
+            gold::TABLES.iter().any(|d| d.name == *t),
+            "--table {t}: no such gold table (one of: {})",
+            gold::TABLES
+                .iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let all = domains.is_empty() && named.is_empty();
+    let tables: Vec<&'static TableDef> = gold::TABLES
         .iter()
-        .filter(|t| domains.is_empty() || domains.contains(&(t.domain as u8)))
+        .filter(|t| all || domains.contains(&(t.domain as u8)) || named.contains(t.name))
         .collect();
+    let name = if tables.len() == gold::TABLES.len() {
+        String::new()
+    } else {
+        tables.iter().map(|t| t.name).collect::<Vec<_>>().join(",")
+    };
     Ok(GoldStep {
         store: ctx.open_store()?,
         ctx: Ctx { as_of },
         tables,
+        name,
     })
 }
 
@@ -39,7 +60,12 @@ impl Step for GoldStep {
         COMMAND
     }
     fn name(&self) -> &str {
-        ""
+        &self.name
+    }
+    /// One lock per table: workers building different tables run in
+    /// parallel; two runs sharing a table never do.
+    fn lock_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.name.to_string()).collect()
     }
     fn lock_store(&self) -> Option<&Store> {
         Some(&self.store)

@@ -425,3 +425,96 @@ fn missing_inputs_are_empty_aggregates_or_an_error_naming_them() {
         "{s}"
     );
 }
+
+/// Partitioned gold: two workers on disjoint tables run in parallel, each
+/// table under its own lock; a run that needs a table another run holds
+/// fails at once (exit 2, naming the holder) and writes nothing.
+#[test]
+fn workers_on_different_tables_run_in_parallel_and_share_no_table() {
+    let Some(env) = chain::silver_env() else {
+        return;
+    };
+    let web = [
+        "fact_evenement_web",
+        "gold_web_quotidien",
+        "gold_web_endpoints",
+    ];
+    let workers: Vec<std::process::Child> = [web.join(","), "fact_paiement,dim_date".to_string()]
+        .iter()
+        .map(|tables| {
+            env.kvt()
+                .env("KVT_NOW", NOW)
+                .args(["gold", "--table", tables])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let built: BTreeSet<String> = std::fs::read_dir(env.lake().join("gold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    let want: BTreeSet<String> = web
+        .iter()
+        .chain(&["fact_paiement", "dim_date"])
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(built, want, "exactly the selected tables");
+    // A run holding fact_paiement: a worker that needs it stops; one that does not, runs.
+    env.write(
+        "lake/_locks/gold/fact_paiement.lock",
+        serde_json::json!({"run_id": "other", "host": "another-host", "pid": 1, "acquired_at": "2026-03-18T05:59:00Z"})
+            .to_string(),
+    );
+    let s = gold(&env, &["--table", "dim_client,fact_paiement"], 2);
+    assert!(
+        s["error"].as_str().unwrap().contains("fact_paiement.lock"),
+        "{s}"
+    );
+    assert!(
+        !env.lake().join("gold/dim_client").exists(),
+        "nothing written"
+    );
+    assert!(
+        !env.lake().join("_locks/gold/dim_client.lock").exists(),
+        "its other locks released"
+    );
+    let s = gold(&env, &["--table", "dim_client"], 0);
+    assert_eq!(s["tables_written"], 1, "{s}");
+    let s = gold(&env, &["--table", "no_such_table"], 2);
+    assert!(
+        s["error"].as_str().unwrap().contains("no such gold table"),
+        "{s}"
+    );
+}
+
+#[test]
+fn declared_lineage_is_what_each_table_reads() {
+    let reads =
+        |name: &str| kvt::gold::reads(kvt::gold::TABLES.iter().find(|t| t.name == name).unwrap());
+    assert_eq!(reads("fact_evenement_web"), ["nginx"]);
+    // A payment's order key comes from silver orders.
+    assert_eq!(reads("fact_paiement"), ["orders", "payments"]);
+    assert!(reads("dim_date").is_empty() && reads("dim_pays").is_empty());
+    assert!(reads("gold_customer_360").contains(&"crm"));
+    assert!(reads("gold_customer_360").contains(&"firebase"));
+    for t in kvt::gold::TABLES {
+        for r in kvt::gold::reads(t) {
+            assert!(
+                kvt::gold::inputs::specs().iter().any(|s| s.table == r),
+                "{}: {r}",
+                t.name
+            );
+        }
+    }
+}

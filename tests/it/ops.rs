@@ -1144,3 +1144,39 @@ fn the_airflow_dag_runs_the_chain_and_a_failed_silver_stops_gold() {
         assert_eq!(s[t], "upstream_failed", "{ko}");
     }
 }
+
+#[test]
+fn make_install_puts_binaries_completions_and_man_page_under_prefix() {
+    let prefix = tempfile::tempdir().unwrap();
+    let out = Command::new("make")
+        .current_dir(repo())
+        .args(["-s", "install"])
+        .arg(format!("PREFIX={}", prefix.path().display()))
+        .arg(format!("BIN={}", bin_dir().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = prefix.path();
+    for bin in ["kvt", "kvt-gen", "kvt-step"] {
+        let meta = std::fs::metadata(p.join("bin").join(bin)).unwrap();
+        assert!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
+            "{bin} is executable"
+        );
+    }
+    let read = |rel: &str| std::fs::read_to_string(p.join(rel)).unwrap();
+    assert!(read("share/man/man1/kvt.1").contains(".TH kvt 1"));
+    assert!(read("share/bash-completion/completions/kvt").contains("_kvt()"));
+    assert!(read("share/zsh/site-functions/_kvt").starts_with("#compdef kvt"));
+    assert!(read("share/fish/vendor_completions.d/kvt.fish").contains("complete -c kvt"));
+    // The installed kvt runs.
+    let v = Command::new(p.join("bin/kvt"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("kvt "));
+}
