@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::common::services::{self, free_port, unique_prefix};
 use crate::common::silver::{config, generate};
-use crate::common::{kvt_gen, produce, run, run_expect, Env};
+use crate::common::{run, run_expect, topics_with_events, Env};
 
 /// The generated days, and the morning after (every step's clock).
 const FROM: &str = "2026-03-16";
@@ -330,16 +330,7 @@ fn the_nightly_chain_runs_under_cron_and_is_observable() {
     );
     env.write("kvt.toml", kvt_toml());
     let prefix = unique_prefix("ops");
-    kvt_gen(&[
-        "topics",
-        "--brokers",
-        &broker.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    produce(&broker.addr, &env.path().join("drop/events"), &prefix);
+    topics_with_events(&broker.addr, &env.path().join("drop/events"), &prefix);
     let vars = vec![
         ("KVT_KAFKA_BROKERS", broker.addr.clone()),
         ("KVT_IDLE_TIMEOUT", "3s".to_string()),
@@ -1048,16 +1039,7 @@ fn the_chain_on_s3_loads_the_same_warehouse_as_on_files() {
     // the whole key (base64), and a file name cannot exceed 255 bytes — the
     // rejects key of a Kafka object holds its topic twice.
     let prefix = format!("s{}", std::process::id() % 100_000);
-    kvt_gen(&[
-        "topics",
-        "--brokers",
-        &broker.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    produce(&broker.addr, &env.path().join("drop/events"), &prefix);
+    topics_with_events(&broker.addr, &env.path().join("drop/events"), &prefix);
     let kafka = vec![("KVT_KAFKA_BROKERS", broker.addr.clone())];
     let on_files = pg.database("ops_files");
     chain(

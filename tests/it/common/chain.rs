@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use super::services::{self, unique_prefix};
 use super::silver::{config, generate};
-use super::{files_under, kvt_gen, produce, run_expect, Env};
+use super::{files_under, run_expect, topics_with_events, Env};
 
 /// First and last generated day; the run's clock is the day after.
 pub const FROM: &str = "2026-01-01";
@@ -43,16 +43,7 @@ fn build() -> Option<PathBuf> {
         );
     }
     let prefix = unique_prefix("chain");
-    kvt_gen(&[
-        "topics",
-        "--brokers",
-        &broker.addr,
-        "--topic-prefix",
-        &prefix,
-        "--topics",
-        "payments,orders",
-    ]);
-    produce(&broker.addr, &env.path().join("drop/events"), &prefix);
+    topics_with_events(&broker.addr, &env.path().join("drop/events"), &prefix);
     run_expect(
         env.kvt()
             .env("KVT_NOW", NOW)

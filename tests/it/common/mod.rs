@@ -192,3 +192,18 @@ pub fn produce(brokers: &str, events: &Path, prefix: &str) -> Value {
         "payments,orders",
     ])
 }
+
+/// The prefixed `payments` and `orders` topics, created, with the events
+/// under `events` produced to them.
+pub fn topics_with_events(brokers: &str, events: &Path, prefix: &str) -> Value {
+    kvt_gen(&[
+        "topics",
+        "--brokers",
+        brokers,
+        "--topic-prefix",
+        prefix,
+        "--topics",
+        "payments,orders",
+    ]);
+    produce(brokers, events, prefix)
+}
