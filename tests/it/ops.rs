@@ -872,28 +872,26 @@ fn a_failed_step_retries_notifies_once_and_blocks_the_chain() {
 
 #[test]
 fn one_run_at_a_time_and_usage_errors() {
+    use std::os::fd::AsRawFd as _;
     let env = Env::new();
-    let mut slow = step(&env, &[], &["hold", "--", "sleep", "8"])
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    let mut refused = None;
-    let mut seen = Vec::new();
-    while t0.elapsed() < Duration::from_secs(7) {
-        let out = run(&mut step(&env, &[], &["hold", "--", "true"]));
-        if out.code == 4 {
-            refused = Some(out);
-            break;
-        }
-        seen.push(out);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        refused.is_some(),
-        "a second run while the first holds the lock exits 4: {seen:?}\n{}",
-        common_logs(&env)
+    // Another run of the step holds its lock (the wrapper's flock on
+    // state/locks/STEP.lock, taken here as a running kvt-step takes it).
+    std::fs::create_dir_all(env.path().join("state/locks")).unwrap();
+    let held = std::fs::File::create(env.path().join("state/locks/hold.lock")).unwrap();
+    // SAFETY: flock on a file descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
     );
-    assert!(slow.wait().unwrap().success());
+    let out = run(&mut step(&env, &[], &["hold", "--", "touch", "ran"]));
+    assert_eq!(
+        out.code, 4,
+        "a second run while the first holds the lock exits 4: {out:?}"
+    );
+    assert!(!env.path().join("ran").exists(), "and does not run");
+    let log = std::fs::read_to_string(env.path().join("log/hold.log")).unwrap();
+    assert!(log.contains("already running"), "{log}");
+    drop(held);
     assert_eq!(run(&mut step(&env, &[], &["hold", "--", "true"])).code, 0);
     assert_eq!(run(&mut step(&env, &[], &["no-command"])).code, 64);
     assert_eq!(
