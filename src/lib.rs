@@ -31,6 +31,7 @@ pub mod json;
 pub mod kafka;
 pub mod kyc;
 pub mod lineage;
+pub mod localfs;
 pub mod lock;
 pub mod metrics;
 pub mod run;

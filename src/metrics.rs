@@ -243,14 +243,11 @@ pub fn names(text: &str) -> BTreeSet<String> {
 
 /// Write the metrics of one run into `dir`, atomically.
 pub fn write(dir: &Path, m: &RunMetrics) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join(file_name(&m.command, &m.name));
     let previous = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| previous_success(&t));
-    let tmp = dir.join(format!(".{}.tmp", file_name(&m.command, &m.name)));
-    std::fs::write(&tmp, render(m, previous))?;
-    std::fs::rename(&tmp, &path)?;
+    crate::localfs::write_atomically(&path, render(m, previous).as_bytes())?;
     Ok(path)
 }
 

@@ -108,7 +108,7 @@ impl Step for CheckStep {
         }
         if let Some(path) = &self.html {
             let html = html_report(&client, &self.schema, &results, &v, ctx).await?;
-            write_atomically(path, html.as_bytes())
+            crate::localfs::write_atomically(path, html.as_bytes())
                 .with_context(|| format!("writing the HTML report {}", path.display()))?;
         }
         let failing: Vec<String> = results
@@ -211,22 +211,6 @@ async fn html_report(
             tables: &tables,
         },
     ))
-}
-
-/// Write a file whole or not at all (temporary file in the same directory, then rename).
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 pub async fn run(args: &CheckArgs, ctx: &RunContext) -> ExitStatus {

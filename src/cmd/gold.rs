@@ -95,7 +95,10 @@ impl Step for GoldStep {
         let mut children = Vec::new();
         for t in &self.tables {
             let started = std::time::Instant::now();
+            // What this table reads, recorded while its plan is built (lineage).
+            let _ = silver.take_used();
             let lf = (t.build)(&silver, &self.ctx);
+            let reads = silver.take_used();
             let df = tokio::task::block_in_place(|| lf.collect())
                 .map_err(|e| anyhow::anyhow!("building {}: {e}", t.name))?;
             gold::check_keys(t, &df)?;
@@ -138,7 +141,7 @@ impl Step for GoldStep {
             d.bytes = Some(writer.bytes - before);
             children.push(ChildRun {
                 name: t.name.to_string(),
-                inputs: gold::reads(t)
+                inputs: reads
                     .into_iter()
                     .map(|s| self.store.dataset(&layout::silver_table(s)))
                     .collect(),

@@ -223,11 +223,12 @@ inputs!(
 );
 
 impl Silver {
-    /// The silver tables read since this `Silver` was assembled.
-    pub fn used(&self) -> Vec<&'static str> {
+    /// The silver tables read since the last call (or since assembled),
+    /// and start recording afresh: what one table's build asked for.
+    pub fn take_used(&self) -> Vec<&'static str> {
         self.used
             .lock()
-            .map(|u| u.iter().copied().collect())
+            .map(|mut u| std::mem::take(&mut *u).into_iter().collect())
             .unwrap_or_default()
     }
 }

@@ -83,7 +83,7 @@ pub fn reads(t: &TableDef) -> Vec<&'static str> {
         as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
     };
     let _plan = (t.build)(&silver, &ctx);
-    silver.used()
+    silver.take_used()
 }
 
 fn dim_pays(_: &Silver, _: &Ctx) -> LazyFrame {
