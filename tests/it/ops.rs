@@ -1160,3 +1160,76 @@ fn make_install_puts_binaries_completions_and_man_page_under_prefix() {
         .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("kvt "));
 }
+
+/// OPS-6 and OPS-13 in the generated DAGs: retries 2 × 5 min, no catch-up,
+/// one run at a time, and each per-schedule DAG at its SPEC time.
+#[test]
+fn the_generated_dags_keep_the_schedules_retries_and_no_catch_up() {
+    let venv = target_dir().join("airflow/venv/bin/python");
+    if !venv.exists() {
+        assert!(
+            !crate::common::in_ci(),
+            "Airflow is not installed (make airflow)"
+        );
+        return;
+    }
+    let env = Env::new();
+    std::fs::copy(repo().join("kvt.example.toml"), env.path().join("kvt.toml")).unwrap();
+    let script = r#"
+import json
+from airflow.models import DagBag
+b = DagBag(DAGS, include_examples=False)
+assert not b.import_errors, b.import_errors
+out = {}
+for i, d in b.dags.items():
+    t = d.get_task(d.task_ids[-1])
+    out[i] = {"catchup": d.catchup, "max_active_runs": d.max_active_runs,
+              "schedule": str(d.schedule_interval), "retries": t.retries,
+              "retry_delay": t.retry_delay.total_seconds(), "tasks": len(d.tasks)}
+print(json.dumps(out))
+"#
+    .replace(
+        "DAGS",
+        &format!(
+            "{:?}",
+            repo().join("examples/airflow").display().to_string()
+        ),
+    );
+    let out = Command::new(&venv)
+        .arg("-c")
+        .arg(script)
+        .current_dir(env.path())
+        .env("AIRFLOW_HOME", env.path().join("airflow-home"))
+        .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        .env("KVT_CONFIG", env.path().join("kvt.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dags: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for (id, d) in dags.as_object().unwrap() {
+        assert_eq!(d["catchup"], false, "{id}");
+        assert_eq!(d["max_active_runs"], 1, "{id}");
+    }
+    let nightly = &dags["kvt_nightly"];
+    assert_eq!(
+        (nightly["tasks"].as_u64(), nightly["retries"].as_u64()),
+        (Some(16), Some(2))
+    );
+    assert_eq!(nightly["retry_delay"], 300.0);
+    for (dag, when) in [
+        ("kvt_ingest_kafka", "0 0 * * *"),
+        ("kvt_drive_nginx", "0 1 * * *"),
+        ("kvt_drive_firebase", "0 2 * * *"),
+        ("kvt_drive_kyc", "0 3 * * *"),
+        ("kvt_drive_crm", "0 6 * * 1"),
+        ("kvt_drive_logistics", "0 */4 * * *"),
+    ] {
+        assert_eq!(dags[dag]["schedule"], when, "{dag}");
+        assert_eq!(dags[dag]["retries"], 2, "{dag}");
+    }
+}
